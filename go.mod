@@ -1,0 +1,14 @@
+module github.com/warden-sandbox/warden
+
+go 1.26.8
+
+require (
+	github.com/coreos/go-systemd/v22 v22.7.0
+	github.com/godbus/dbus/v5 v5.2.4
+	github.com/google/go-cmp v0.7.0
+	github.com/moby/sys/mountinfo v0.7.3
+	github.com/pelletier/go-toml/v2 v2.4.3
+	github.com/seccomp/libseccomp-golang v0.11.1
+	github.com/spf13/pflag v1.1.0
+	golang.org/x/sys v0.50.0
+)
