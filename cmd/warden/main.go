@@ -1,14 +1,16 @@
 //go:build linux
 
+// Command warden runs a command in a rootless jail. See `warden help`.
 package main
 
 import (
-	"fmt"
-
-	seccomp "github.com/seccomp/libseccomp-golang"
+	"os"
 )
 
 func main() {
-	a, b, c := seccomp.GetLibraryVersion()
-	fmt.Println(a, b, c)
+	// Stage-2 is dispatched before any flag parsing: its argv is ours.
+	if len(os.Args) > 1 && os.Args[1] == "stage2" {
+		os.Exit(stage2())
+	}
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }

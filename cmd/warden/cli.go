@@ -1,0 +1,206 @@
+//go:build linux
+
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"strings"
+	"syscall"
+
+	"github.com/spf13/pflag"
+
+	"github.com/warden-sandbox/warden/sandbox"
+	"github.com/warden-sandbox/warden/userns"
+)
+
+// Exit statuses (DESIGN §2). main is the only place that exits.
+const (
+	exitTimeout    = 124
+	exitWarden     = 125
+	exitNotExec    = 126
+	exitNotFound   = 127
+	exitSignalBase = 128
+)
+
+const usage = `warden: run a command in a rootless jail
+
+Usage:
+  warden run [flags] -- CMD [ARGS...]   create a jail, run CMD in it, tear it down
+  warden version                        print the version
+  warden help [run]                     this text, or the flags of run
+
+The default jail: your own uid inside (or root with --as-root), hostname
+"warden", a read-only view of the host system (/usr, /etc, ...), the current
+directory writable at its own path, an empty $HOME, private /tmp, /var/tmp
+and /run, a fresh /proc of the jail's own processes, a minimal /dev, only a
+loopback network, an environment cleared to an allow-list, no capabilities.
+
+Examples:
+  warden run -- sh -c 'id; hostname; ls /; ps -e'
+  warden run --ro ~/data:/data -- python3 analyse.py /data
+  warden run --rw ./out --chdir /src --ro .:/src -- make
+  warden run --hide ~/.aws --timeout 30s -- ./untrusted.sh
+  echo hi | warden run -- cat
+
+Exit status: the command's own; 128+N if it died of signal N; 124 if
+--timeout fired; 125 if warden itself failed; 126 if the command could not be
+executed; 127 if it was not found.
+`
+
+func run(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return exitWarden
+	}
+	switch args[0] {
+	case "run":
+		return cmdRun(args[1:], stdout, stderr)
+	case "version", "--version":
+		fmt.Fprintf(stdout, "warden %s\n", sandbox.Version)
+		return 0
+	case "help", "-h", "--help":
+		if len(args) > 1 && args[1] == "run" {
+			fs, _ := runFlags()
+			fmt.Fprintf(stdout, "Usage: warden run [flags] -- CMD [ARGS...]\n\nFlags:\n%s", fs.FlagUsages())
+			return 0
+		}
+		fmt.Fprint(stdout, usage)
+		return 0
+	}
+	fmt.Fprintf(stderr, "warden: error: unknown command %q\nwarden: hint: run `warden help`\n", args[0])
+	return exitWarden
+}
+
+type runOpts struct {
+	ro, rw, tmpfs, hide []string
+	env, envPass        []string
+	chdir, hostname     string
+	asRoot              bool
+	mapMode, net        string
+	logLevel            string
+	timeout, killGrace  string
+}
+
+func runFlags() (*pflag.FlagSet, *runOpts) {
+	o := &runOpts{}
+	fs := pflag.NewFlagSet("run", pflag.ContinueOnError)
+	// Everything after the command name belongs to the command.
+	fs.SetInterspersed(false)
+	fs.StringArrayVar(&o.ro, "ro", nil, "show host path SRC read-only at DST (`SRC[:DST]`, repeatable)")
+	fs.StringArrayVar(&o.rw, "rw", nil, "show host path SRC read-write at DST (`SRC[:DST]`, repeatable)")
+	fs.StringArrayVar(&o.tmpfs, "tmpfs", nil, "mount an empty private tmpfs at `DST` (repeatable)")
+	fs.StringArrayVar(&o.hide, "hide", nil, "make `PATH` empty and unreadable in the jail (repeatable)")
+	fs.StringVar(&o.chdir, "chdir", "", "working `DIR` inside the jail (default: the current directory)")
+	fs.StringVar(&o.hostname, "hostname", "warden", "host `NAME` inside the jail")
+	fs.BoolVar(&o.asRoot, "as-root", false, "map your uid to root (uid 0) inside; still no capabilities")
+	fs.StringVar(&o.mapMode, "map", "auto", "ID map: auto (subordinate ids when available), single (your id only), subuid (require them)")
+	fs.StringVar(&o.net, "net", "none", "network: none (loopback only)")
+	fs.StringArrayVar(&o.env, "env", nil, "set `K=V` in the payload's environment (repeatable)")
+	fs.StringArrayVar(&o.envPass, "env-pass", nil, "pass host variable `NAME` (glob patterns allowed, repeatable)")
+	fs.StringVar(&o.timeout, "timeout", "", "kill the jail after `DURATION` (e.g. 30s, 10m); exit status 124")
+	fs.StringVar(&o.killGrace, "kill-grace", "5s", "time between SIGTERM and SIGKILL on timeout")
+	fs.StringVar(&o.logLevel, "log-level", "warn", "log `LEVEL`: debug, info, warn, error")
+	return fs, o
+}
+
+func cmdRun(args []string, stdout, stderr io.Writer) int {
+	fs, o := runFlags()
+	fs.SetOutput(io.Discard)
+	if err := fs.Parse(args); err != nil {
+		return fail(stderr, fmt.Errorf("%w", sandbox.Usagef("%v", err)), "run `warden help run` for the flags")
+	}
+	level := slog.LevelWarn
+	if err := level.UnmarshalText([]byte(o.logLevel)); err != nil {
+		return fail(stderr, sandbox.Usagef("--log-level %q: use debug, info, warn or error", o.logLevel))
+	}
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level})).With("stage", "parent")
+	opts, err := toOptions(o, fs.Args())
+	if err != nil {
+		return fail(stderr, err)
+	}
+	host, err := sandbox.RealHost()
+	if err != nil {
+		return fail(stderr, fmt.Errorf("inspect host: %w", err))
+	}
+	plan, warns, err := sandbox.Resolve(opts, host)
+	if err != nil {
+		return fail(stderr, err)
+	}
+	for _, w := range warns {
+		log.Info(w.What, "reason", w.Reason)
+	}
+	plan.LogLevel = strings.ToLower(level.String())
+	log.Debug("plan", "map", plan.MapMode, "mounts", len(plan.Mounts), "argv", plan.Argv)
+	res, err := sandbox.Run(plan, stderr)
+	if err != nil {
+		var se *sandbox.StageError
+		if errors.As(err, &se) && se.Step == "exec" {
+			fmt.Fprintf(stderr, "warden: error: exec %q: %s\n", se.Path, se.Errno.Error())
+			for _, h := range sandbox.Diagnose(err) {
+				fmt.Fprintf(stderr, "warden: hint: %s\n", h)
+			}
+			if se.Errno == syscall.ENOENT {
+				return exitNotFound
+			}
+			return exitNotExec
+		}
+		return fail(stderr, err)
+	}
+	switch res.Ending {
+	case sandbox.EndTimeout:
+		fmt.Fprintf(stderr, "warden: timeout: the command ran longer than %s and was stopped\n", plan.Timeout)
+		return exitTimeout
+	case sandbox.EndExit:
+		return res.Code
+	}
+	return exitSignalBase + int(res.Signal)
+}
+
+func toOptions(o *runOpts, argv []string) (sandbox.Options, error) {
+	cwd, _ := os.Getwd()
+	opts := sandbox.Options{
+		Argv: argv, Chdir: o.chdir, Hostname: o.hostname, AsRoot: o.asRoot, Net: o.net,
+		Env: o.env, EnvPass: o.envPass, Tmpfs: o.tmpfs,
+	}
+	m, err := userns.ParseMode(o.mapMode)
+	if err != nil {
+		return opts, sandbox.Usagef("--map: %v", err)
+	}
+	opts.Map = m
+	for _, s := range o.ro {
+		opts.RO = append(opts.RO, sandbox.ParsePathMap(s, cwd))
+	}
+	for _, s := range o.rw {
+		opts.RW = append(opts.RW, sandbox.ParsePathMap(s, cwd))
+	}
+	for _, h := range o.hide {
+		opts.Hide = append(opts.Hide, sandbox.ParsePathMap(h, cwd).Src)
+	}
+	if o.timeout != "" {
+		d, err := parseDuration("--timeout", o.timeout)
+		if err != nil {
+			return opts, err
+		}
+		opts.Timeout = d
+	}
+	d, err := parseDuration("--kill-grace", o.killGrace)
+	if err != nil {
+		return opts, err
+	}
+	opts.KillGrace = d
+	return opts, nil
+}
+
+func fail(stderr io.Writer, err error, hints ...string) int {
+	fmt.Fprintf(stderr, "warden: error: %v\n", err)
+	for _, h := range append(hints, sandbox.Diagnose(err)...) {
+		fmt.Fprintf(stderr, "warden: hint: %s\n", h)
+	}
+	return exitWarden
+}
+
+func stage2() int { return sandbox.Stage2Main() }

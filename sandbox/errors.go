@@ -1,0 +1,114 @@
+package sandbox
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"syscall"
+)
+
+// StageError reports a failure inside stage-2. It crosses the process
+// boundary as JSON, so it holds only plain data.
+type StageError struct {
+	Step   string        `json:"step"` // "mount", "pivot_root", "hostname", "exec", ...
+	Op     string        `json:"op"`   // "mount(2)", "execve", ...
+	Path   string        `json:"path,omitempty"`
+	Errno  syscall.Errno `json:"errno"`
+	Detail string        `json:"detail,omitempty"`
+}
+
+func (e *StageError) Error() string {
+	var b strings.Builder
+	b.WriteString("stage-2: ")
+	b.WriteString(e.Step)
+	if e.Path != "" {
+		if e.Step == "exec" {
+			fmt.Fprintf(&b, " %q", e.Path)
+		} else {
+			b.WriteString(" " + e.Path)
+		}
+	}
+	if e.Detail != "" {
+		b.WriteString(": " + e.Detail)
+	}
+	if e.Errno != 0 {
+		b.WriteString(": " + e.Errno.Error())
+	}
+	return b.String()
+}
+
+func (e *StageError) Unwrap() error {
+	if e.Errno == 0 {
+		return nil
+	}
+	return e.Errno
+}
+
+// UsageError is a bad flag, argument or option value: exit 125, no hint
+// beyond its own text.
+type UsageError struct{ Msg string }
+
+func (e *UsageError) Error() string { return e.Msg }
+
+// Usagef builds a UsageError.
+func Usagef(format string, a ...any) error { return &UsageError{Msg: fmt.Sprintf(format, a...)} }
+
+// Warning is a protection or request that was not applied as asked, with the
+// reason. Callers print each one and record it in the run report.
+type Warning struct {
+	What   string `json:"what"`
+	Reason string `json:"reason"`
+}
+
+func (w Warning) String() string { return w.What + ": " + w.Reason }
+
+// bug marks an internal invariant violation.
+func bug(err error) error {
+	return fmt.Errorf("BUG(warden): this should not have happened; please report: %w", err)
+}
+
+// Diagnose maps an error to hint lines for the user: the cause when it is
+// the host's, and the fix.
+func Diagnose(err error) []string {
+	var se *StageError
+	if errors.As(err, &se) {
+		switch {
+		case se.Step == "exec" && se.Errno == syscall.ENOENT:
+			return []string{"the command is looked up in the jail's PATH, inside the jail's file system view; " +
+				"use an absolute path or make its directory visible with --ro DIR"}
+		case se.Step == "exec" && (se.Errno == syscall.EACCES || se.Errno == syscall.ENOEXEC):
+			return []string{"the file exists but cannot be executed in the jail (no x bit, a noexec mount such as /tmp or $HOME, or not a valid executable)"}
+		case se.Step == "mount" && se.Errno == syscall.EPERM:
+			return []string{"bind mounts in a user namespace cannot drop ro/nosuid/nodev/noexec that the source mount has " +
+				"(mount_namespaces(7), \"locked\" flags); mount the path read-only or pick another source"}
+		case se.Step == "mount" && se.Errno == syscall.ENOENT:
+			return []string{"a source path disappeared between planning and mounting, or does not exist"}
+		}
+	}
+	switch {
+	case errors.Is(err, syscall.EPERM) || errors.Is(err, syscall.EACCES) || errors.Is(err, syscall.ENOSPC):
+		if strings.Contains(err.Error(), "user namespace") {
+			return userNSHints()
+		}
+	}
+	return nil
+}
+
+func userNSHints() []string {
+	var h []string
+	if b, err := os.ReadFile("/proc/sys/kernel/apparmor_restrict_unprivileged_userns"); err == nil && strings.TrimSpace(string(b)) == "1" {
+		h = append(h, "kernel.apparmor_restrict_unprivileged_userns is 1 (the default since Ubuntu 24.04): "+
+			"install an AppArmor profile with \"userns,\" for the warden binary (see README)")
+	}
+	if b, err := os.ReadFile("/proc/sys/user/max_user_namespaces"); err == nil && strings.TrimSpace(string(b)) == "0" {
+		h = append(h, "user.max_user_namespaces is 0: sysctl -w user.max_user_namespaces=15000")
+	}
+	if b, err := os.ReadFile("/proc/sys/kernel/unprivileged_userns_clone"); err == nil && strings.TrimSpace(string(b)) == "0" {
+		h = append(h, "kernel.unprivileged_userns_clone is 0: sysctl -w kernel.unprivileged_userns_clone=1")
+	}
+	if len(h) == 0 {
+		h = append(h, "unprivileged user namespaces are not allowed here (a container without them, a seccomp policy, or a sysctl); run `warden check`")
+	}
+	return h
+}

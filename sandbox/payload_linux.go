@@ -1,0 +1,164 @@
+package sandbox
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+)
+
+// lookPath finds argv0 in the jail's PATH (from the plan's environment, not
+// stage-2's own). A file that exists but is not executable is EACCES, so it
+// becomes exit 126 rather than 127.
+func lookPath(argv0 string, env []string) (string, error) {
+	if strings.Contains(argv0, "/") {
+		return argv0, checkExec(argv0)
+	}
+	pathEnv := defaultPath
+	for _, kv := range env {
+		if v, ok := strings.CutPrefix(kv, "PATH="); ok {
+			pathEnv = v
+		}
+	}
+	var denied error
+	for _, dir := range filepath.SplitList(pathEnv) {
+		if dir == "" {
+			dir = "."
+		}
+		p := filepath.Join(dir, argv0)
+		err := checkExec(p)
+		if err == nil {
+			return p, nil
+		}
+		if errors.Is(err, unix.EACCES) && denied == nil {
+			denied = err
+		}
+	}
+	if denied != nil {
+		return "", denied
+	}
+	return "", unix.ENOENT
+}
+
+func checkExec(p string) error {
+	fi, err := os.Stat(p)
+	if err != nil {
+		var errno syscall.Errno
+		if errors.As(err, &errno) {
+			return errno
+		}
+		return unix.ENOENT
+	}
+	if fi.IsDir() {
+		return unix.EACCES
+	}
+	return unix.Access(p, unix.X_OK)
+}
+
+// spawnPayload starts the payload and returns its pid in the jail.
+//
+// Preconditions:
+//   - Called by stage-2 after setupJail, so that paths are the jail's.
+func spawnPayload(p *Plan) (int, *StageError) {
+	argv0 := p.Argv[0]
+	bin, err := lookPath(argv0, p.Env)
+	if err != nil {
+		return 0, stageErr("exec", "execve", argv0, err)
+	}
+	type result struct {
+		pid int
+		err *StageError
+	}
+	ch := make(chan result, 1)
+	go func() {
+		// Capabilities and no_new_privs are per-thread attributes that a
+		// child inherits from the thread that forks it. We change them on
+		// this locked thread only and fork the payload from it; the
+		// thread is never unlocked, so Go retires it when this goroutine
+		// ends and init's other threads keep their capabilities for
+		// later work.
+		runtime.LockOSThread()
+		if e := dropPrivileges(); e != nil {
+			ch <- result{err: e}
+			return
+		}
+		attr := &syscall.ProcAttr{
+			Env:   p.Env,
+			Files: []uintptr{0, 1, 2},
+			Sys: &syscall.SysProcAttr{
+				Setpgid:    true,
+				Foreground: p.Foreground,
+				Ctty:       0,
+			},
+		}
+		pid, err := syscall.ForkExec(bin, p.Argv, attr)
+		if err != nil {
+			ch <- result{err: stageErr("exec", "execve", bin, err)}
+			return
+		}
+		ch <- result{pid: pid}
+	}()
+	r := <-ch
+	return r.pid, r.err
+}
+
+// dropPrivileges empties every capability set of the calling thread except
+// the bounding set's effect on root, and sets no_new_privs.
+//
+// Preconditions:
+//   - runtime.LockOSThread is held and never released.
+func dropPrivileges() *StageError {
+	// Ambient first: with them gone, exec as a non-root uid yields no
+	// capabilities at all (capabilities(7), "transformation during
+	// execve").
+	if err := unix.Prctl(unix.PR_CAP_AMBIENT, unix.PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0); err != nil {
+		return stageErr("capabilities", "PR_CAP_AMBIENT_CLEAR_ALL", "", err)
+	}
+	// The bounding set, because exec as uid 0 (--as-root) would otherwise
+	// grant every capability in it.
+	for c := 0; c <= lastCap(); c++ {
+		if err := unix.Prctl(unix.PR_CAPBSET_DROP, uintptr(c), 0, 0, 0); err != nil && !errors.Is(err, unix.EINVAL) {
+			return stageErr("capabilities", "PR_CAPBSET_DROP", "", err)
+		}
+	}
+	// Inheritable last (capset needs CAP_SETPCAP only to add, not drop).
+	hdr := unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
+	var data [2]unix.CapUserData
+	if err := unix.Capget(&hdr, &data[0]); err != nil {
+		return stageErr("capabilities", "capget", "", err)
+	}
+	data[0].Inheritable, data[1].Inheritable = 0, 0
+	if err := unix.Capset(&hdr, &data[0]); err != nil {
+		return stageErr("capabilities", "capset", "", err)
+	}
+	// no_new_privs: setuid/setgid bits and file capabilities grant nothing
+	// on exec, and it is required to load a seccomp filter unprivileged.
+	if err := unix.Prctl(unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0); err != nil {
+		return stageErr("no_new_privs", "PR_SET_NO_NEW_PRIVS", "", err)
+	}
+	return nil
+}
+
+// loopbackUp brings "lo" of the jail's fresh network namespace up with one
+// ioctl, instead of running ip(8).
+func loopbackUp() error {
+	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(fd)
+	ifr, err := unix.NewIfreq("lo")
+	if err != nil {
+		return err
+	}
+	if err := unix.IoctlIfreq(fd, unix.SIOCGIFFLAGS, ifr); err != nil {
+		return err
+	}
+	ifr.SetUint16(ifr.Uint16() | unix.IFF_UP)
+	return unix.IoctlIfreq(fd, unix.SIOCSIFFLAGS, ifr)
+}
+

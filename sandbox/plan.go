@@ -1,0 +1,57 @@
+package sandbox
+
+import (
+	"time"
+
+	"github.com/warden-sandbox/warden/sandbox/mount"
+	"github.com/warden-sandbox/warden/userns"
+)
+
+// Version is warden's version, set at build time with -ldflags -X.
+var Version = "dev"
+
+// PathMap is a host path shown at a jail path.
+type PathMap struct{ Src, Dst string }
+
+// Options are what the user asked for, from flags (and, through Resolve's
+// caller, from a policy). Zero values mean "the default".
+type Options struct {
+	Argv     []string
+	RO, RW   []PathMap
+	Tmpfs    []string
+	Hide     []string
+	Chdir    string
+	Hostname string
+	AsRoot   bool
+	Map      userns.Mode // "" = auto
+	Net      string      // "" = none
+	Env      []string    // K=V
+	EnvPass  []string    // names or glob patterns
+	Timeout  time.Duration
+	// KillGrace is the time between SIGTERM and SIGKILL on timeout.
+	KillGrace time.Duration
+}
+
+// Plan decides everything about one run. Stage-2 reads nothing but the
+// plan: it is JSON-encoded onto fd 3.
+type Plan struct {
+	Argv     []string   `json:"argv"`
+	Env      []string   `json:"env"`
+	Cwd      string     `json:"cwd"`
+	Hostname string     `json:"hostname"`
+	Maps     userns.Maps `json:"maps"`
+	// MapMode is the identity mode in effect after auto resolution
+	// ("single" or "subuid").
+	MapMode    string     `json:"map_mode"`
+	Cloneflags uintptr    `json:"cloneflags"`
+	Mounts     []mount.Op `json:"mounts"`
+	// Scratch is where stage-2 attaches the new root before pivot_root.
+	Scratch string `json:"scratch"`
+	Net     string `json:"net"`
+	// Foreground gives the payload the controlling terminal's foreground
+	// (set by Run when warden itself is in the foreground of a terminal).
+	Foreground bool          `json:"foreground"`
+	Timeout    time.Duration `json:"timeout"`
+	KillGrace  time.Duration `json:"kill_grace"`
+	LogLevel   string        `json:"log_level"`
+}

@@ -1,0 +1,357 @@
+package sandbox
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"path"
+	"path/filepath"
+	"sort"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/warden-sandbox/warden/sandbox/mount"
+	"github.com/warden-sandbox/warden/userns"
+)
+
+// systemDirs are shown read-only from the host (or recreated as the same
+// symlink, on merged-/usr systems where /bin is a link to usr/bin).
+var systemDirs = []string{"/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/etc", "/opt", "/var"}
+
+// devNodes are bound from the host into the jail's own /dev.
+var devNodes = []string{"null", "zero", "full", "random", "urandom", "tty"}
+
+// credentialPaths are hidden under $HOME when $HOME itself is bound (the
+// current directory is $HOME): the usual places of keys and tokens.
+var credentialPaths = []string{".ssh", ".gnupg", ".aws", ".azure", ".config/gcloud", ".kube", ".docker",
+	".netrc", ".git-credentials", ".password-store", ".pki", ".local/share/keyrings"}
+
+const defaultCloneflags = syscall.CLONE_NEWUSER | syscall.CLONE_NEWNS | syscall.CLONE_NEWPID |
+	syscall.CLONE_NEWNET | syscall.CLONE_NEWIPC | syscall.CLONE_NEWUTS | syscall.CLONE_NEWCGROUP
+
+// Resolve turns options and a host description into a Plan. It has no side
+// effects; every problem with the options is an error before anything is
+// created.
+func Resolve(o Options, h *Host) (*Plan, []Warning, error) {
+	if len(o.Argv) == 0 {
+		return nil, nil, Usagef("no command given: use warden run [flags] -- CMD [ARGS...]")
+	}
+	p := &Plan{
+		Argv:       o.Argv,
+		Hostname:   o.Hostname,
+		Cloneflags: defaultCloneflags,
+		Scratch:    "/tmp",
+		Net:        o.Net,
+		Timeout:    o.Timeout,
+		KillGrace:  o.KillGrace,
+	}
+	if p.Hostname == "" {
+		p.Hostname = "warden"
+	}
+	if p.Net == "" {
+		p.Net = "none"
+	}
+	if p.Net != "none" {
+		return nil, nil, Usagef("--net %s: only \"none\" is available in this build", p.Net)
+	}
+	if p.KillGrace == 0 {
+		p.KillGrace = 5 * time.Second
+	}
+	var warns []Warning
+	maps, mode, w, err := resolveMaps(o, h)
+	if err != nil {
+		return nil, nil, err
+	}
+	p.Maps, p.MapMode, warns = maps, mode, append(warns, w...)
+	env, err := resolveEnv(o, h)
+	if err != nil {
+		return nil, nil, err
+	}
+	p.Env = env
+	ops, cwd, err := resolveMounts(o, h)
+	if err != nil {
+		return nil, nil, err
+	}
+	p.Mounts, p.Cwd = ops, cwd
+	return p, warns, nil
+}
+
+func resolveMaps(o Options, h *Host) (userns.Maps, string, []Warning, error) {
+	mode := o.Map
+	if mode == "" {
+		mode = userns.ModeAuto
+	}
+	usable := len(h.SubUID) > 0 && len(h.SubGID) > 0 && h.HaveHelpers
+	why := ""
+	switch {
+	case len(h.SubUID) == 0 || len(h.SubGID) == 0:
+		why = fmt.Sprintf("no entry for %s in /etc/subuid and /etc/subgid", h.User)
+	case !h.HaveHelpers:
+		why = "newuidmap/newgidmap not installed (package uidmap)"
+	}
+	switch mode {
+	case userns.ModeSingle:
+		return userns.Compute(h.UID, h.GID, o.AsRoot, nil, nil), "single", nil, nil
+	case userns.ModeSubuid:
+		if !usable {
+			return userns.Maps{}, "", nil, Usagef("--map=subuid: %s; add a range (usermod --add-subuids 100000-165535 --add-subgids 100000-165535 %s) or use --map=auto", why, h.User)
+		}
+		return userns.Compute(h.UID, h.GID, o.AsRoot, h.SubUID, h.SubGID), "subuid", nil, nil
+	}
+	if !usable {
+		// Not a weakened protection (a one-id map is the tighter one), so
+		// it is reported at info level only.
+		return userns.Compute(h.UID, h.GID, o.AsRoot, nil, nil), "single", []Warning{{What: "map=auto: one-id map", Reason: why}}, nil
+	}
+	return userns.Compute(h.UID, h.GID, o.AsRoot, h.SubUID, h.SubGID), "subuid", nil, nil
+}
+
+// envAllow is the environment that reaches the payload unless asked
+// otherwise: enough for a shell and locale, nothing that carries a secret.
+var envAllow = []string{"PATH", "HOME", "USER", "LOGNAME", "SHELL", "TERM", "LANG", "LC_*", "TZ", "COLORTERM", "NO_COLOR"}
+
+const defaultPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+func resolveEnv(o Options, h *Host) ([]string, error) {
+	allow := append(append([]string{}, envAllow...), o.EnvPass...)
+	for _, pat := range allow {
+		if _, err := path.Match(pat, ""); err != nil {
+			return nil, Usagef("--env-pass %q: bad pattern: %v", pat, err)
+		}
+	}
+	vals := map[string]string{}
+	for _, kv := range h.Environ {
+		k, v, ok := strings.Cut(kv, "=")
+		if !ok {
+			continue
+		}
+		for _, pat := range allow {
+			if m, _ := path.Match(pat, k); m {
+				vals[k] = v
+				break
+			}
+		}
+	}
+	if _, ok := vals["PATH"]; !ok {
+		vals["PATH"] = defaultPath
+	}
+	vals["HOME"] = h.Home
+	if o.AsRoot {
+		vals["HOME"] = h.Home
+	}
+	for _, kv := range o.Env {
+		k, v, ok := strings.Cut(kv, "=")
+		if !ok || k == "" {
+			return nil, Usagef("--env %q: want KEY=VALUE", kv)
+		}
+		vals[k] = v
+	}
+	keys := make([]string, 0, len(vals))
+	for k := range vals {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	env := make([]string, 0, len(keys))
+	for _, k := range keys {
+		env = append(env, k+"="+vals[k])
+	}
+	return env, nil
+}
+
+// resolveMounts builds the default view and lays the user's paths over it.
+// It returns the ops and the working directory inside the jail.
+func resolveMounts(o Options, h *Host) ([]mount.Op, string, error) {
+	var ops []mount.Op
+	for _, d := range systemDirs {
+		fi, err := h.Lstat(d)
+		if err != nil {
+			continue // absent on this distro
+		}
+		if fi.Mode()&fs.ModeSymlink != 0 {
+			link, err := h.Readlink(d)
+			if err != nil {
+				return nil, "", fmt.Errorf("read link %s: %w", d, err)
+			}
+			ops = append(ops, mount.Op{Kind: mount.Symlink, Source: link, Target: d})
+			continue
+		}
+		if fi.IsDir() {
+			ops = append(ops, mount.Op{Kind: mount.Bind, Source: d, Target: d, ReadOnly: true})
+		}
+	}
+	ops = append(ops,
+		mount.Op{Kind: mount.Proc, Target: "/proc"},
+		// The kernel's knobs stay read-only even for the jail's root.
+		mount.Op{Kind: mount.Remount, Target: "/proc/sys", Optional: true},
+		mount.Op{Kind: mount.Remount, Target: "/proc/sysrq-trigger", Optional: true},
+		mount.Op{Kind: mount.Remount, Target: "/proc/irq", Optional: true},
+		mount.Op{Kind: mount.Remount, Target: "/proc/bus", Optional: true},
+		mount.Op{Kind: mount.Sysfs, Target: "/sys", ReadOnly: true, Optional: true},
+		mount.Op{Kind: mount.Tmpfs, Target: "/dev", Data: "mode=0755"},
+	)
+	for _, n := range devNodes {
+		ops = append(ops, mount.Op{Kind: mount.DevBind, Source: "/dev/" + n, Target: "/dev/" + n, File: true})
+	}
+	ops = append(ops,
+		mount.Op{Kind: mount.Devpts, Target: "/dev/pts", Data: "mode=0620,ptmxmode=0666"},
+		mount.Op{Kind: mount.Symlink, Source: "pts/ptmx", Target: "/dev/ptmx"},
+		mount.Op{Kind: mount.Tmpfs, Target: "/dev/shm", Data: "mode=1777"},
+		mount.Op{Kind: mount.Mqueue, Target: "/dev/mqueue", Optional: true},
+		mount.Op{Kind: mount.Symlink, Source: "/proc/self/fd", Target: "/dev/fd"},
+		mount.Op{Kind: mount.Symlink, Source: "/proc/self/fd/0", Target: "/dev/stdin"},
+		mount.Op{Kind: mount.Symlink, Source: "/proc/self/fd/1", Target: "/dev/stdout"},
+		mount.Op{Kind: mount.Symlink, Source: "/proc/self/fd/2", Target: "/dev/stderr"},
+		mount.Op{Kind: mount.Tmpfs, Target: "/tmp", Data: "mode=1777"},
+		mount.Op{Kind: mount.Tmpfs, Target: "/var/tmp", Data: "mode=1777"},
+		mount.Op{Kind: mount.Tmpfs, Target: "/run", Data: "mode=0755"},
+	)
+	home := path.Clean(h.Home)
+	if home != "/" && home != "" && h.Home != "" {
+		ops = append(ops, mount.Op{Kind: mount.Tmpfs, Target: home, Data: "mode=0700"})
+	}
+
+	// User paths: the current directory, then --ro/--rw/--tmpfs, applied
+	// parents first so a later, deeper path is not hidden by an earlier one.
+	var user []mount.Op
+	cwd := path.Clean(h.Cwd)
+	if cwd != "/" && !isSystemPath(cwd) {
+		src, err := h.EvalSymlinks(cwd)
+		if err != nil {
+			return nil, "", fmt.Errorf("current directory %s: %w", cwd, err)
+		}
+		user = append(user, mount.Op{Kind: mount.Bind, Source: src, Target: cwd})
+		if cwd == home {
+			for _, c := range credentialPaths {
+				if op, ok := hideOp(h, path.Join(home, c)); ok {
+					user = append(user, op)
+				}
+			}
+		}
+	}
+	for _, m := range o.RO {
+		op, err := bindOp(h, "--ro", m, true)
+		if err != nil {
+			return nil, "", err
+		}
+		user = append(user, op)
+	}
+	for _, m := range o.RW {
+		op, err := bindOp(h, "--rw", m, false)
+		if err != nil {
+			return nil, "", err
+		}
+		user = append(user, op)
+	}
+	for _, t := range o.Tmpfs {
+		if !path.IsAbs(t) {
+			return nil, "", Usagef("--tmpfs %s: the target must be an absolute path", t)
+		}
+		user = append(user, mount.Op{Kind: mount.Tmpfs, Target: path.Clean(t), Data: "mode=0755"})
+	}
+	var hides []mount.Op
+	for _, p := range o.Hide {
+		if !path.IsAbs(p) {
+			return nil, "", Usagef("--hide %s: the path must be absolute", p)
+		}
+		if op, ok := hideOp(h, path.Clean(p)); ok {
+			hides = append(hides, op)
+		}
+	}
+	for _, u := range user {
+		if u.Target == "/" || u.Target == "/proc" || strings.HasPrefix(u.Target, "/proc/") {
+			return nil, "", Usagef("mount target %s: cannot replace the jail's root or /proc", u.Target)
+		}
+	}
+	ops = overlay(ops, user)
+	ops = append(ops, hides...)
+	wd := cwd
+	if o.Chdir != "" {
+		if !path.IsAbs(o.Chdir) {
+			return nil, "", Usagef("--chdir %s: must be an absolute path inside the jail", o.Chdir)
+		}
+		wd = path.Clean(o.Chdir)
+	}
+	return ops, wd, nil
+}
+
+// overlay appends user ops after base, dropping base ops whose target a user
+// op replaces exactly, and orders user ops by depth (stable).
+func overlay(base, user []mount.Op) []mount.Op {
+	replaced := map[string]bool{}
+	for _, u := range user {
+		replaced[u.Target] = true
+	}
+	var out []mount.Op
+	for _, b := range base {
+		if !replaced[b.Target] {
+			out = append(out, b)
+		}
+	}
+	sort.SliceStable(user, func(i, j int) bool { return depth(user[i].Target) < depth(user[j].Target) })
+	// Later duplicates of the same target win (flags override defaults).
+	seen := map[string]int{}
+	var uniq []mount.Op
+	for _, u := range user {
+		if i, ok := seen[u.Target]; ok {
+			uniq[i] = u
+			continue
+		}
+		seen[u.Target] = len(uniq)
+		uniq = append(uniq, u)
+	}
+	return append(out, uniq...)
+}
+
+func depth(p string) int { return strings.Count(path.Clean(p), "/") }
+
+func isSystemPath(p string) bool {
+	for _, d := range []string{"/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/etc", "/proc", "/sys", "/dev"} {
+		if p == d || strings.HasPrefix(p, d+"/") {
+			return true
+		}
+	}
+	return false
+}
+
+func bindOp(h *Host, flag string, m PathMap, ro bool) (mount.Op, error) {
+	if !path.IsAbs(m.Dst) {
+		return mount.Op{}, Usagef("%s %s:%s: the target must be an absolute path", flag, m.Src, m.Dst)
+	}
+	src, err := h.EvalSymlinks(m.Src)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return mount.Op{}, Usagef("%s %s: no such file or directory on the host", flag, m.Src)
+		}
+		return mount.Op{}, Usagef("%s %s: %v", flag, m.Src, err)
+	}
+	fi, err := h.Stat(src)
+	if err != nil {
+		return mount.Op{}, Usagef("%s %s: %v", flag, m.Src, err)
+	}
+	return mount.Op{Kind: mount.Bind, Source: src, Target: path.Clean(m.Dst), ReadOnly: ro, File: !fi.IsDir()}, nil
+}
+
+// ParsePathMap parses SRC[:DST] (DST defaults to SRC); SRC may be relative
+// to cwd.
+func ParsePathMap(s, cwd string) PathMap {
+	src, dst, ok := strings.Cut(s, ":")
+	if !filepath.IsAbs(src) {
+		src = filepath.Join(cwd, src)
+	}
+	if !ok || dst == "" {
+		dst = src
+	}
+	return PathMap{Src: filepath.Clean(src), Dst: dst}
+}
+
+// hideOp hides p if it exists on the host; a path that does not exist has
+// nothing to hide. Hides are optional at apply time: the path may not be
+// visible in the jail at all.
+func hideOp(h *Host, p string) (mount.Op, bool) {
+	fi, err := h.Stat(p)
+	if err != nil {
+		return mount.Op{}, false
+	}
+	return mount.Op{Kind: mount.Hide, Target: p, File: !fi.IsDir(), Optional: true}, true
+}

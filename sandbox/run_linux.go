@@ -1,0 +1,251 @@
+package sandbox
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"runtime"
+	"sync"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/warden-sandbox/warden/userns"
+)
+
+// Ending says how a run ended.
+type Ending string
+
+const (
+	EndExit       Ending = "exit"
+	EndSignal     Ending = "signal"
+	EndTimeout    Ending = "timeout"
+	EndSetupError Ending = "setup-error"
+)
+
+// Result is the outcome of a run.
+type Result struct {
+	Ending Ending
+	Code   int            // exit code when Ending is exit
+	Signal syscall.Signal // signal when Ending is signal (or the jail was killed)
+	Usage  *Usage
+	Wall   time.Duration
+}
+
+// forwarded are the signals warden passes on to the payload.
+var forwarded = []os.Signal{syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGQUIT,
+	syscall.SIGUSR1, syscall.SIGUSR2, syscall.SIGWINCH}
+
+// Run executes plan: it starts stage-2 in new namespaces, installs the ID
+// maps, lets stage-2 set up the jail, forwards signals and waits. Stage-2's
+// log records are copied to logw. A setup failure inside the jail is
+// returned as a *StageError.
+func Run(p *Plan, logw io.Writer) (*Result, error) {
+	start := time.Now()
+	planR, planW, err := os.Pipe()
+	if err != nil {
+		return nil, fmt.Errorf("plan pipe: %w", err)
+	}
+	defer planR.Close()
+	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		planW.Close()
+		return nil, fmt.Errorf("sync socket: %w", err)
+	}
+	syncP, syncC := os.NewFile(uintptr(fds[0]), "sync"), os.NewFile(uintptr(fds[1]), "sync-child")
+	defer syncP.Close()
+	logR, logW, err := os.Pipe()
+	if err != nil {
+		planW.Close()
+		syncC.Close()
+		return nil, fmt.Errorf("log pipe: %w", err)
+	}
+	p.Foreground = inForeground()
+
+	cmd := newStage2Cmd(p, []*os.File{planR, syncC, logW})
+	// Signals are caught before stage-2 exists so none is lost between
+	// start and the forwarding loop.
+	sigs := make(chan os.Signal, 16)
+	signal.Notify(sigs, forwarded...)
+	defer signal.Stop(sigs)
+
+	started := make(chan error, 1)
+	done := make(chan error, 1)
+	go func() {
+		// Locked and never unlocked: the thread exits with this goroutine,
+		// only after stage-2 has been reaped, so Pdeathsig cannot fire
+		// early because the Go scheduler retired the creating thread.
+		runtime.LockOSThread()
+		if err := cmd.Start(); err != nil {
+			started <- err
+			return
+		}
+		started <- nil
+		done <- cmd.Wait()
+	}()
+	err = <-started
+	syncC.Close()
+	logW.Close()
+	if err != nil {
+		planW.Close()
+		logR.Close()
+		return nil, fmt.Errorf("create user namespace: %w", err)
+	}
+	pid := cmd.Process.Pid
+	var logWG sync.WaitGroup
+	logWG.Add(1)
+	go func() { defer logWG.Done(); copyLog(logR, logw) }()
+	kill := func() {
+		unix.Kill(pid, unix.SIGKILL)
+		<-done
+		logWG.Wait()
+	}
+	enc := json.NewEncoder(planW)
+	if err := enc.Encode(p); err != nil {
+		planW.Close()
+		kill()
+		return nil, bug(fmt.Errorf("send plan: %w", err))
+	}
+	planW.Close()
+	if p.Maps.Ranges {
+		h, err := userns.FindHelpers()
+		if err == nil {
+			err = h.Install(pid, p.Maps)
+		}
+		if err != nil {
+			kill()
+			return nil, fmt.Errorf("write ID maps of the user namespace: %w", err)
+		}
+	}
+	if err := send(syncP, Message{Kind: MsgGo}); err != nil {
+		kill()
+		return nil, fmt.Errorf("start stage-2: %w", err)
+	}
+
+	msgs := make(chan Message, 4)
+	go func() {
+		defer close(msgs)
+		for {
+			m, err := recv(syncP)
+			if err != nil {
+				return
+			}
+			msgs <- m
+		}
+	}()
+
+	res := &Result{Ending: EndSignal, Signal: syscall.SIGKILL}
+	var stageErr *StageError
+	var timeout, grace <-chan time.Time
+	if p.Timeout > 0 {
+		timeout = time.After(p.Timeout)
+	}
+	timedOut := false
+	for msgs != nil || done != nil {
+		select {
+		case m, ok := <-msgs:
+			if !ok {
+				msgs = nil
+				continue
+			}
+			switch m.Kind {
+			case MsgError:
+				stageErr = m.Error
+			case MsgExit:
+				res.Usage = m.Usage
+				ws := syscall.WaitStatus(m.Status)
+				if ws.Signaled() {
+					res.Ending, res.Signal = EndSignal, ws.Signal()
+				} else {
+					res.Ending, res.Code, res.Signal = EndExit, ws.ExitStatus(), 0
+				}
+			}
+		case <-done:
+			// stage-2 is reaped; its own status carries nothing the
+			// "exit" message did not (it exits 0 after "exit", 1 after
+			// "error", or died of a signal with the whole jail).
+			done = nil
+		case s := <-sigs:
+			unix.Kill(pid, s.(syscall.Signal))
+		case <-timeout:
+			timedOut, timeout = true, nil
+			unix.Kill(pid, unix.SIGTERM)
+			grace = time.After(p.KillGrace)
+		case <-grace:
+			grace = nil
+			// SIGKILL of the jail's init makes the kernel kill every
+			// process of its pid namespace (pid_namespaces(7)).
+			unix.Kill(pid, unix.SIGKILL)
+		}
+	}
+	logWG.Wait()
+	restoreForeground(p.Foreground)
+	res.Wall = time.Since(start)
+	if stageErr != nil {
+		res.Ending = EndSetupError
+		return res, stageErr
+	}
+	if timedOut {
+		res.Ending = EndTimeout
+	}
+	return res, nil
+}
+
+func send(f *os.File, m Message) error {
+	b, err := json.Marshal(m)
+	if err != nil {
+		return err
+	}
+	_, err = f.Write(b)
+	return err
+}
+
+func recv(f *os.File) (Message, error) {
+	buf := make([]byte, 64<<10)
+	n, err := f.Read(buf)
+	if err != nil {
+		return Message{}, err
+	}
+	if n == 0 {
+		return Message{}, io.EOF
+	}
+	var m Message
+	if err := json.Unmarshal(buf[:n], &m); err != nil {
+		return Message{}, fmt.Errorf("bad message from stage-2: %w", err)
+	}
+	return m, nil
+}
+
+func copyLog(r io.ReadCloser, w io.Writer) {
+	defer r.Close()
+	sc := bufio.NewScanner(r)
+	for sc.Scan() {
+		if w != nil {
+			fmt.Fprintf(w, "%s\n", sc.Text())
+		}
+	}
+}
+
+// inForeground reports whether stdin is a terminal whose foreground process
+// group is warden's own: only then may the payload take the foreground.
+func inForeground() bool {
+	pg, err := unix.IoctlGetInt(0, unix.TIOCGPGRP)
+	return err == nil && pg == unix.Getpgrp()
+}
+
+// restoreForeground gives the terminal back to warden's process group after
+// the payload had it.
+func restoreForeground(was bool) {
+	if !was {
+		return
+	}
+	// tcsetpgrp(3) from a background process group raises SIGTTOU unless
+	// it is ignored.
+	signal.Ignore(syscall.SIGTTOU)
+	defer signal.Reset(syscall.SIGTTOU)
+	unix.IoctlSetPointerInt(0, unix.TIOCSPGRP, unix.Getpgrp())
+}

@@ -1,0 +1,152 @@
+package sandbox
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/warden-sandbox/warden/sandbox/mount"
+)
+
+// Stage2Main is the jail's init. main dispatches to it when argv[1] is
+// "stage2", before any flag parsing. It returns the process exit status:
+// 0 after a reported payload exit, 1 after a reported setup error, 2 when it
+// was not started by warden.
+//
+// Preconditions:
+//   - Started by Run: new namespaces, fds 3 (plan), 4 (sync), 5 (log).
+func Stage2Main() int {
+	planF := os.NewFile(fdPlan, "plan")
+	syncF := os.NewFile(fdSync, "sync")
+	logF := os.NewFile(fdLog, "log")
+	if planF == nil || syncF == nil || logF == nil || os.Getpid() != 1 {
+		fmt.Fprintln(os.Stderr, "warden: error: stage2 is internal; run `warden run -- CMD`")
+		return 2
+	}
+	for _, fd := range []int{fdPlan, fdSync, fdLog} {
+		unix.CloseOnExec(fd)
+	}
+	var p Plan
+	if err := json.NewDecoder(planF).Decode(&p); err != nil {
+		fmt.Fprintln(os.Stderr, "warden: error: stage2 is internal; fd 3 is not a plan:", err)
+		return 2
+	}
+	planF.Close()
+	// "warden-init" in ps instead of "exe" (from /proc/self/exe).
+	unix.Prctl(unix.PR_SET_NAME, uintptr(unsafe.Pointer(&[]byte("warden-init\x00")[0])), 0, 0, 0)
+	level := slog.LevelWarn
+	_ = level.UnmarshalText([]byte(p.LogLevel))
+	log := slog.New(slog.NewTextHandler(logF, &slog.HandlerOptions{Level: level})).With("stage", "stage2")
+
+	// Signals meant for the payload are caught from the start; a Go
+	// program that is PID 1 must handle them or the runtime's default
+	// action would apply to init.
+	sigs := make(chan os.Signal, 16)
+	signal.Notify(sigs, forwarded...)
+	signal.Ignore(syscall.SIGTTOU, syscall.SIGTTIN, syscall.SIGTSTP, syscall.SIGPIPE)
+
+	m, err := recv(syncF)
+	if err != nil || m.Kind != MsgGo {
+		return 1 // the parent is gone or broke the protocol; nothing to report to
+	}
+	fail := func(e *StageError) int {
+		send(syncF, Message{Kind: MsgError, Error: e})
+		return 1
+	}
+	if e := setupJail(&p, log); e != nil {
+		return fail(e)
+	}
+	pid, e := spawnPayload(&p)
+	if e != nil {
+		return fail(e)
+	}
+	log.Debug("payload started", "pid", pid)
+	send(syncF, Message{Kind: MsgReady, Pid: pid})
+	go func() {
+		for s := range sigs {
+			unix.Kill(pid, s.(syscall.Signal))
+		}
+	}()
+	ws, ru := reap(pid)
+	send(syncF, Message{Kind: MsgExit, Status: int(ws), Usage: &Usage{
+		UserUsec:   ru.Utime.Sec*1e6 + ru.Utime.Usec,
+		SystemUsec: ru.Stime.Sec*1e6 + ru.Stime.Usec,
+		MaxRSSKiB:  ru.Maxrss,
+	}})
+	return 0
+}
+
+// setupJail applies the plan's namespaces-side state: hostname, loopback,
+// mounts, working directory.
+func setupJail(p *Plan, log *slog.Logger) *StageError {
+	if err := unix.Sethostname([]byte(p.Hostname)); err != nil {
+		return stageErr("hostname", "sethostname", p.Hostname, err)
+	}
+	if err := loopbackUp(); err != nil {
+		return stageErr("network", "SIOCSIFFLAGS lo up", "lo", err)
+	}
+	skipped, err := mount.Apply(p.Mounts, p.Scratch)
+	if err != nil {
+		var me *mount.Error
+		if errors.As(err, &me) {
+			se := stageErr("mount", me.Step, me.Op.Target, me.Err)
+			se.Detail = me.Op.String() + ": " + me.Step
+			return se
+		}
+		return stageErr("mount", "", "", err)
+	}
+	for _, o := range skipped {
+		log.Debug("optional mount skipped", "op", o.String())
+	}
+	if err := unix.Chdir(p.Cwd); err != nil {
+		return stageErr("chdir", "chdir", p.Cwd, err)
+	}
+	// Non-dumpable: processes of the jail (same uid) cannot ptrace init
+	// or open its /proc/1/mem, fds or exe (ptrace(2), "access mode
+	// checks"); the payload also has no CAP_SYS_PTRACE to override it.
+	if err := unix.Prctl(unix.PR_SET_DUMPABLE, 0, 0, 0, 0); err != nil {
+		return stageErr("prctl", "PR_SET_DUMPABLE", "", err)
+	}
+	return nil
+}
+
+func stageErr(step, op, path string, err error) *StageError {
+	se := &StageError{Step: step, Op: op, Path: path}
+	var errno syscall.Errno
+	if errors.As(err, &errno) {
+		se.Errno = errno
+	} else if err != nil {
+		se.Detail = err.Error()
+	}
+	return se
+}
+
+// reap waits for every child of init; it returns the payload's status once
+// the payload has exited and every other process of the jail is gone.
+func reap(payload int) (unix.WaitStatus, unix.Rusage) {
+	var ws, pws unix.WaitStatus
+	var ru, pru unix.Rusage
+	for {
+		pid, err := unix.Wait4(-1, &ws, 0, &ru)
+		if errors.Is(err, unix.EINTR) {
+			continue
+		}
+		if err != nil {
+			return pws, pru // ECHILD: nothing left
+		}
+		if pid == payload {
+			pws, pru = ws, ru
+			// The payload is done: nothing else of the jail may outlive
+			// it. kill(-1) from init reaches every process in its pid
+			// namespace but itself (kill(2)).
+			unix.Kill(-1, unix.SIGKILL)
+		}
+	}
+}

@@ -1,0 +1,55 @@
+package userns
+
+import (
+	"bytes"
+	"fmt"
+	"os/exec"
+	"strconv"
+	"strings"
+)
+
+// Helpers names the setuid map writers.
+type Helpers struct{ NewUIDMap, NewGIDMap string }
+
+// FindHelpers looks up newuidmap and newgidmap in PATH and the usual places.
+func FindHelpers() (Helpers, error) {
+	var h Helpers
+	for _, p := range []struct {
+		name string
+		dst  *string
+	}{{"newuidmap", &h.NewUIDMap}, {"newgidmap", &h.NewGIDMap}} {
+		path, err := exec.LookPath(p.name)
+		if err != nil {
+			for _, d := range []string{"/usr/bin/", "/bin/", "/usr/sbin/"} {
+				if _, e := exec.LookPath(d + p.name); e == nil {
+					path, err = d+p.name, nil
+					break
+				}
+			}
+		}
+		if err != nil {
+			return h, fmt.Errorf("%w: %s not found (install the uidmap package)", ErrNoSubIDs, p.name)
+		}
+		*p.dst = path
+	}
+	return h, nil
+}
+
+// Install writes m into the user namespace of pid with newuidmap and
+// newgidmap. The process must be waiting (not yet using the ids).
+func (h Helpers) Install(pid int, m Maps) error {
+	if err := run(h.NewUIDMap, pid, m.UID); err != nil {
+		return err
+	}
+	return run(h.NewGIDMap, pid, m.GID)
+}
+
+func run(bin string, pid int, maps []IDMap) error {
+	cmd := exec.Command(bin, append([]string{strconv.Itoa(pid)}, HelperArgs(maps)...)...)
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Run(); err != nil {
+		return fmt.Errorf("%s %d: %w: %s", bin, pid, err, strings.TrimSpace(out.String()))
+	}
+	return nil
+}
