@@ -36,10 +36,10 @@ type layer struct {
 	source      string
 	extends     *item
 	description *item
-	replace []item // v: the key to replace
-	scalars map[string]item
-	lists   map[string][]item
-	maps    map[string]map[string]item // process.env, process.rlimits
+	replace     []item // v: the key to replace
+	scalars     map[string]item
+	lists       map[string][]item
+	maps        map[string]map[string]item // process.env, process.rlimits
 }
 
 func newLayer(source string) *layer {
