@@ -35,10 +35,10 @@ type Options struct {
 // Plan decides everything about one run. Stage-2 reads nothing but the
 // plan: it is JSON-encoded onto fd 3.
 type Plan struct {
-	Argv     []string   `json:"argv"`
-	Env      []string   `json:"env"`
-	Cwd      string     `json:"cwd"`
-	Hostname string     `json:"hostname"`
+	Argv     []string    `json:"argv"`
+	Env      []string    `json:"env"`
+	Cwd      string      `json:"cwd"`
+	Hostname string      `json:"hostname"`
 	Maps     userns.Maps `json:"maps"`
 	// MapMode is the identity mode in effect after auto resolution
 	// ("single" or "subuid").

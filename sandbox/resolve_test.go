@@ -1,0 +1,245 @@
+package sandbox
+
+import (
+	"flag"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/warden-sandbox/warden/sandbox/mount"
+	"github.com/warden-sandbox/warden/userns"
+)
+
+var update = flag.Bool("update", false, "rewrite golden files")
+
+type fakeInfo struct {
+	name string
+	mode fs.FileMode
+}
+
+func (f fakeInfo) Name() string       { return f.name }
+func (f fakeInfo) Size() int64        { return 0 }
+func (f fakeInfo) Mode() fs.FileMode  { return f.mode }
+func (f fakeInfo) ModTime() time.Time { return time.Time{} }
+func (f fakeInfo) IsDir() bool        { return f.mode.IsDir() }
+func (f fakeInfo) Sys() any           { return nil }
+
+// fakeHost is a merged-/usr Debian-like machine for user alice (1000).
+func fakeHost(cwd string) *Host {
+	dirs := map[string]bool{"/usr": true, "/etc": true, "/opt": true, "/var": true, "/home/alice": true,
+		"/home/alice/src": true, "/home/alice/.ssh": true, "/srv/data": true, "/tmp/build": true}
+	files := map[string]bool{"/home/alice/.netrc": true, "/srv/data/one.csv": true}
+	links := map[string]string{"/bin": "usr/bin", "/sbin": "usr/sbin", "/lib": "usr/lib", "/lib64": "usr/lib64",
+		"/home/alice/latest": "/srv/data"}
+	stat := func(p string) (fs.FileInfo, error) {
+		if l, ok := links[p]; ok {
+			p = l
+		}
+		switch {
+		case dirs[p]:
+			return fakeInfo{filepath.Base(p), fs.ModeDir | 0o755}, nil
+		case files[p]:
+			return fakeInfo{filepath.Base(p), 0o644}, nil
+		}
+		return nil, &fs.PathError{Op: "stat", Path: p, Err: fs.ErrNotExist}
+	}
+	return &Host{
+		UID: 1000, GID: 1000, User: "alice", Home: "/home/alice", Cwd: cwd,
+		Environ: []string{"PATH=/usr/bin:/bin", "HOME=/home/alice", "LANG=C.UTF-8", "LC_ALL=C", "TERM=xterm",
+			"AWS_SECRET_ACCESS_KEY=secret", "GITHUB_TOKEN=tok", "SSH_AUTH_SOCK=/run/x", "CI=true", "CI_JOB=7"},
+		SubUID: []userns.IDMap{{Host: 100000, Count: 65536}}, SubGID: []userns.IDMap{{Host: 100000, Count: 65536}},
+		HaveHelpers: true,
+		Lstat: func(p string) (fs.FileInfo, error) {
+			if _, ok := links[p]; ok {
+				return fakeInfo{filepath.Base(p), fs.ModeSymlink | 0o777}, nil
+			}
+			return stat(p)
+		},
+		Stat: stat,
+		Readlink: func(p string) (string, error) {
+			if l, ok := links[p]; ok {
+				return l, nil
+			}
+			return "", &fs.PathError{Op: "readlink", Path: p, Err: syscall.EINVAL}
+		},
+		EvalSymlinks: func(p string) (string, error) {
+			if l, ok := links[p]; ok && strings.HasPrefix(l, "/") {
+				p = l
+			}
+			if _, err := stat(p); err != nil {
+				return "", err
+			}
+			return p, nil
+		},
+	}
+}
+
+func TestResolveGolden(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		cwd  string
+		o    Options
+	}{
+		{"default", "/home/alice/src", Options{}},
+		{"cwd-is-home", "/home/alice", Options{}},
+		{"cwd-outside-home", "/tmp/build", Options{}},
+		{"cwd-root", "/", Options{}},
+		{"ro-flag", "/home/alice/src", Options{RO: []PathMap{{"/srv/data", "/data"}, {"/home/alice/latest", "/latest"}}}},
+		{"rw-flag", "/home/alice/src", Options{RW: []PathMap{{"/srv/data", "/srv/data"}}}},
+		{"ro-file", "/home/alice/src", Options{RO: []PathMap{{"/srv/data/one.csv", "/in.csv"}}}},
+		{"tmpfs-flag", "/home/alice/src", Options{Tmpfs: []string{"/scratch", "/home/alice/src/cache"}}},
+		{"hide-flag", "/home/alice/src", Options{Hide: []string{"/srv/data", "/home/alice/.netrc", "/does/not/exist"}}},
+		{"rw-replaces-tmp", "/home/alice/src", Options{RW: []PathMap{{"/tmp/build", "/tmp"}}}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tc.o.Argv = []string{"true"}
+			p, _, err := Resolve(tc.o, fakeHost(tc.cwd))
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := "cwd " + p.Cwd + "\n" + mount.Render(p.Mounts)
+			golden := filepath.Join("testdata", "plans", tc.name+".golden")
+			if *update {
+				if err := os.WriteFile(golden, []byte(got), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			want, err := os.ReadFile(golden)
+			if err != nil {
+				t.Fatalf("%v (run go test -update to create it)", err)
+			}
+			if d := cmp.Diff(string(want), got); d != "" {
+				t.Errorf("plan %s (-want +got):\n%s", tc.name, d)
+			}
+		})
+	}
+}
+
+func TestResolveErrors(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		o    Options
+		want string
+	}{
+		{"no command", Options{}, "no command given"},
+		{"missing ro source", Options{Argv: []string{"x"}, RO: []PathMap{{"/nope", "/nope"}}}, "--ro /nope: no such file"},
+		{"relative target", Options{Argv: []string{"x"}, RW: []PathMap{{"/srv/data", "data"}}}, "must be an absolute path"},
+		{"relative tmpfs", Options{Argv: []string{"x"}, Tmpfs: []string{"scratch"}}, "--tmpfs scratch"},
+		{"replace root", Options{Argv: []string{"x"}, Tmpfs: []string{"/"}}, "cannot replace the jail's root"},
+		{"bad env", Options{Argv: []string{"x"}, Env: []string{"NOEQUALS"}}, "want KEY=VALUE"},
+		{"bad net", Options{Argv: []string{"x"}, Net: "bridge"}, "--net bridge"},
+		{"relative chdir", Options{Argv: []string{"x"}, Chdir: "src"}, "--chdir src"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, _, err := Resolve(tc.o, fakeHost("/home/alice/src"))
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("Resolve: %v, want an error containing %q", err, tc.want)
+			}
+			if _, ok := err.(*UsageError); !ok {
+				t.Errorf("error type %T, want *UsageError", err)
+			}
+		})
+	}
+}
+
+func TestResolveEnv(t *testing.T) {
+	p, _, err := Resolve(Options{Argv: []string{"x"}, Env: []string{"TZ=UTC"}, EnvPass: []string{"CI*"}}, fakeHost("/home/alice/src"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"CI=true", "CI_JOB=7", "HOME=/home/alice", "LANG=C.UTF-8", "LC_ALL=C", "PATH=/usr/bin:/bin", "TERM=xterm", "TZ=UTC"}
+	if d := cmp.Diff(want, p.Env); d != "" {
+		t.Errorf("env (-want +got):\n%s", d)
+	}
+	for _, kv := range p.Env {
+		for _, secret := range []string{"AWS_SECRET", "GITHUB_TOKEN", "SSH_AUTH_SOCK"} {
+			if strings.HasPrefix(kv, secret) {
+				t.Errorf("secret %s reached the payload's environment", kv)
+			}
+		}
+	}
+}
+
+func TestResolveMaps(t *testing.T) {
+	h := fakeHost("/home/alice/src")
+	for _, tc := range []struct {
+		name     string
+		o        Options
+		helpers  bool
+		wantMode string
+		wantUID  []userns.IDMap
+		wantErr  string
+	}{
+		{"auto with ranges", Options{}, true, "subuid", []userns.IDMap{{Inside: 0, Host: 100000, Count: 1000}, {Inside: 1000, Host: 1000, Count: 1}, {Inside: 1001, Host: 101000, Count: 64536}}, ""},
+		{"auto without helpers", Options{}, false, "single", []userns.IDMap{{Inside: 1000, Host: 1000, Count: 1}}, ""},
+		{"single as root", Options{Map: userns.ModeSingle, AsRoot: true}, true, "single", []userns.IDMap{{Inside: 0, Host: 1000, Count: 1}}, ""},
+		{"subuid required", Options{Map: userns.ModeSubuid}, false, "", nil, "--map=subuid"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h.HaveHelpers = tc.helpers
+			tc.o.Argv = []string{"x"}
+			p, _, err := Resolve(tc.o, h)
+			if tc.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+					t.Fatalf("err = %v, want %q", err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if p.MapMode != tc.wantMode {
+				t.Errorf("MapMode = %s, want %s", p.MapMode, tc.wantMode)
+			}
+			if d := cmp.Diff(tc.wantUID, p.Maps.UID); d != "" {
+				t.Errorf("uid map (-want +got):\n%s", d)
+			}
+		})
+	}
+}
+
+func TestNewStage2Cmd(t *testing.T) {
+	h := fakeHost("/home/alice/src")
+	h.HaveHelpers = false
+	p, _, err := Resolve(Options{Argv: []string{"x"}}, h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	files := []*os.File{os.Stdin, os.Stdout, os.Stderr}
+	cmd := newStage2Cmd(p, files)
+	want := uintptr(syscall.CLONE_NEWUSER | syscall.CLONE_NEWNS | syscall.CLONE_NEWPID | syscall.CLONE_NEWNET |
+		syscall.CLONE_NEWIPC | syscall.CLONE_NEWUTS | syscall.CLONE_NEWCGROUP)
+	if cmd.SysProcAttr.Cloneflags != want {
+		t.Errorf("Cloneflags = %#x, want %#x", cmd.SysProcAttr.Cloneflags, want)
+	}
+	if cmd.SysProcAttr.Pdeathsig != syscall.SIGKILL || !cmd.SysProcAttr.Setpgid {
+		t.Errorf("Pdeathsig=%v Setpgid=%v, want SIGKILL and true", cmd.SysProcAttr.Pdeathsig, cmd.SysProcAttr.Setpgid)
+	}
+	if d := cmp.Diff([]syscall.SysProcIDMap{{ContainerID: 1000, HostID: 1000, Size: 1}}, cmd.SysProcAttr.UidMappings); d != "" {
+		t.Errorf("UidMappings (-want +got):\n%s", d)
+	}
+	if cmd.SysProcAttr.GidMappingsEnableSetgroups {
+		t.Error("setgroups must be denied with a one-id map written by an unprivileged parent")
+	}
+	if len(cmd.Env) != 0 {
+		t.Errorf("stage-2 environment = %v, want empty (the payload's comes in the plan)", cmd.Env)
+	}
+	if d := cmp.Diff([]string{"warden", "stage2"}, cmd.Args); d != "" || cmd.Path != "/proc/self/exe" {
+		t.Errorf("argv %v path %s, want [warden stage2] /proc/self/exe", cmd.Args, cmd.Path)
+	}
+	if len(cmd.ExtraFiles) != 3 || len(cmd.SysProcAttr.AmbientCaps) < 38 {
+		t.Errorf("ExtraFiles=%d AmbientCaps=%d", len(cmd.ExtraFiles), len(cmd.SysProcAttr.AmbientCaps))
+	}
+
+	h.HaveHelpers = true
+	p, _, _ = Resolve(Options{Argv: []string{"x"}}, h)
+	if cmd := newStage2Cmd(p, files); cmd.SysProcAttr.UidMappings != nil {
+		t.Error("with subordinate ranges the maps come from newuidmap, not from Go")
+	}
+}
