@@ -66,7 +66,7 @@ func decodeLayer(file, dir string, data []byte, env Env) (*layer, error) {
 	}
 	var m map[string]any
 	if err := toml.Unmarshal(data, &m); err != nil {
-		return nil, tomlError(file, err)
+		return nil, tomlError(file, data, err)
 	}
 	d := &decoder{file: file, ps: indexPositions(data), x: expander{env: env, dir: dir}, l: newLayer(file)}
 	for k, v := range m {
@@ -90,13 +90,18 @@ func decodeLayer(file, dir string, data []byte, env Env) (*layer, error) {
 
 // tomlError turns go-toml's syntax, duplicate-key and type errors into a
 // PosError.
-func tomlError(file string, err error) error {
+func tomlError(file string, data []byte, err error) error {
 	pe := &PosError{File: file, Line: 1, Col: 1, Msg: err.Error(), Hint: "fix the TOML syntax (https://toml.io)"}
 	var de *toml.DecodeError
 	if errors.As(err, &de) {
 		pe.Line, pe.Col = de.Position()
 		pe.Line, pe.Col = max(pe.Line, 1), max(pe.Col, 1)
 		pe.Key = strings.Join(de.Key(), ".")
+		// go-toml names only the last part of a duplicate key; the index of
+		// the (valid prefix of the) document knows the whole path.
+		if k, ok := indexPositions(data).keyAt(pos{pe.Line, pe.Col}); ok {
+			pe.Key = k
+		}
 		pe.Msg = strings.TrimPrefix(de.Error(), "toml: ")
 	}
 	return pe

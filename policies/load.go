@@ -132,7 +132,7 @@ func find(ref, base, self string, env Env) (*source, string, string) {
 			p = filepath.Join(base, p)
 		}
 		p = filepath.Clean(p)
-		data, err := readPolicy(p)
+		data, err := env.readFile(p)
 		if err != nil {
 			return nil, fmt.Sprintf("read %s: %v", p, unwrapPath(err)), "check the path"
 		}
@@ -151,7 +151,7 @@ func find(ref, base, self string, env Env) (*source, string, string) {
 		if cand == self {
 			continue
 		}
-		data, err := readPolicy(cand)
+		data, err := env.readFile(cand)
 		if errors.Is(err, fs.ErrNotExist) {
 			continue
 		}

@@ -22,6 +22,17 @@ type Env struct {
 	// $XDG_CONFIG_HOME/warden/policies and /etc/warden/policies. Relative
 	// entries are ignored: a name never resolves to the current directory.
 	ConfigDirs []string
+	// ReadFile reads a policy file named by a path or found on ConfigDirs;
+	// nil reads the host file system (regular files of at most 1 MiB).
+	// Tests pass an in-memory one.
+	ReadFile func(path string) ([]byte, error)
+}
+
+func (e Env) readFile(path string) ([]byte, error) {
+	if e.ReadFile != nil {
+		return e.ReadFile(path)
+	}
+	return readPolicy(path)
 }
 
 // Policy is a fully resolved policy: extends merged, variables expanded,

@@ -52,21 +52,28 @@ func indexPositions(data []byte) *positions {
 		e := p.Expression()
 		switch e.Kind {
 		case unstable.Table, unstable.ArrayTable:
-			cur := ""
+			// A table is placed at the start of its name: "[[filesystem.mount]]"
+			// at "filesystem".
+			cur, start := "", pos{}
 			it := e.Key()
 			for it.Next() {
 				k := it.Node()
+				if start == (pos{}) {
+					start = at(k.Raw)
+				}
 				cur = child(cur, string(k.Data))
 				if it.IsLast() && e.Kind == unstable.ArrayTable {
 					n := arrays[cur]
 					arrays[cur] = n + 1
-					ps.key[cur] = at(k.Raw)
+					ps.key[cur] = start
 					cur = index(cur, n)
 				} else if n := arrays[cur]; n > 0 {
 					cur = index(cur, n-1)
 				}
-				ps.key[cur] = at(k.Raw)
-				ps.val[cur] = at(k.Raw)
+				if it.IsLast() || ps.key[cur] == (pos{}) {
+					ps.key[cur] = start
+					ps.val[cur] = start
+				}
 			}
 			table = cur
 		case unstable.KeyValue:
@@ -140,6 +147,16 @@ func (ps *positions) value(n *unstable.Node, path string, fallback pos, at func(
 			ps.value(kv.Value(), cur, keyAt, at)
 		}
 	}
+}
+
+// keyAt returns the path whose key is written at p, if any.
+func (ps *positions) keyAt(p pos) (string, bool) {
+	for k, q := range ps.key {
+		if q == p && !strings.HasSuffix(k, "]") {
+			return k, true
+		}
+	}
+	return "", false
 }
 
 // lookup returns the position of path's key (or value), else that of its
