@@ -204,7 +204,7 @@ func (h *host) whyMissingAtRoot(loc location, controller string) (reason, fix st
 	case ok && e[0] != 0:
 		return fmt.Sprintf("the %s controller is attached to a cgroup v1 hierarchy, not to cgroup2 at %s (hybrid mode)", controller, loc.Mount), fixUnified
 	case ok || len(hs) == 0:
-		return fmt.Sprintf("the %s controller is not available at the cgroup2 root %s", controller, loc.Mount), fixUnified
+		return fmt.Sprintf("the %s controller is not available at the cgroup2 root %s", controller, loc.Mount), fixParent + fixDropIn
 	}
 	return fmt.Sprintf("this kernel has no %s controller", controller), fixKernel
 }

@@ -85,12 +85,12 @@ func (l *Leaf) AddPID(pid int) error {
 // Stats are the jail's accounting figures. A figure whose file does not exist
 // (controller not enabled, older kernel) is 0.
 type Stats struct {
-	MemoryPeak, MemoryCurrent                            int64 // bytes
-	OOM, OOMKill                                         int64 // memory.events oom, oom_kill (+oom_group_kill)
+	MemoryPeak, MemoryCurrent                               int64 // bytes
+	OOM, OOMKill                                            int64 // memory.events oom, oom_kill (+oom_group_kill)
 	CPUUsageUsec, CPUUserUsec, CPUSystemUsec, ThrottledUsec int64
-	NrThrottled                                          int64 // periods in which the jail was throttled
-	PidsPeak, PidsMaxEvents                              int64 // pids.peak; pids.events max (forks refused)
-	IOStat                                               string
+	NrThrottled                                             int64 // periods in which the jail was throttled
+	PidsPeak, PidsMaxEvents                                 int64 // pids.peak; pids.events max (forks refused)
+	IOStat                                                  string
 }
 
 // Stats reads memory.peak, memory.current, memory.events, cpu.stat,

@@ -213,6 +213,13 @@ func (h *host) build(b *base, l Limits, name string, prior []Failure) (*Leaf, []
 	}
 	all := func(setting) bool { return true }
 
+	dir := filepath.Join(b.dir, name)
+	// Refuse a taken name before evacuating: afterwards the evacuation could
+	// not be undone while the other jail's leaf exists.
+	if subs, _ := h.ops.Subdirs(b.dir); contains(subs, name) {
+		failFor(all, dir, fmt.Sprintf("create cgroup %s: it exists (a jail of this name is running, or a crashed run left it: rmdir it)", dir), "", unix.EEXIST)
+		return leaf, failures
+	}
 	avail, _ := h.controllers(b.dir, "cgroup.controllers")
 	enabled, _ := h.controllers(b.dir, "cgroup.subtree_control")
 	var want []string
@@ -247,7 +254,6 @@ func (h *host) build(b *base, l Limits, name string, prior []Failure) (*Leaf, []
 			fmt.Sprintf("enable the %s controller: write %s: %v", c, subtree, err), fix, err)
 	}
 
-	dir := filepath.Join(b.dir, name)
 	if err := h.ops.Mkdir(dir); err != nil {
 		reason := fmt.Sprintf("create cgroup %s: %v", dir, err)
 		if errors.Is(err, unix.EEXIST) {
