@@ -41,8 +41,7 @@ func parseSize(s string) (int64, bool) {
 		return 0, false
 	}
 	if n, err := strconv.ParseInt(num, 10, 64); err == nil {
-		f := float64(n) * mult
-		if f >= math.MaxInt64 || (mult != 1 && n > math.MaxInt64/int64(mult)) {
+		if n > math.MaxInt64/int64(mult) {
 			return 0, false
 		}
 		return n * int64(mult), true
