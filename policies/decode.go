@@ -29,6 +29,10 @@ type item struct {
 	v   any // string, bool, int64, float64, time.Duration, Rlimit or Mount
 	key string
 	at  origin
+	// age counts the merges since the item's layer was on top: 0 for the
+	// leaf file (or the flags), 1 for what it extends, and so on. A
+	// contradiction is reported at the younger item, the one just written.
+	age int
 }
 
 // layer is what one file (or the command line) says, before merging.

@@ -14,16 +14,19 @@ import (
 func merge(base, over *layer) *layer {
 	out := newLayer(over.source)
 	out.description = over.description
+	older := func(it item) item { it.age++; return it }
 	for k, it := range base.scalars {
-		out.scalars[k] = it
+		out.scalars[k] = older(it)
 	}
 	for k, items := range base.lists {
-		out.lists[k] = append([]item(nil), items...)
+		for _, it := range items {
+			out.lists[k] = append(out.lists[k], older(it))
+		}
 	}
 	for k, m := range base.maps {
 		out.maps[k] = map[string]item{}
 		for n, it := range m {
-			out.maps[k][n] = it
+			out.maps[k][n] = older(it)
 		}
 	}
 	for _, r := range over.replace {
@@ -146,6 +149,9 @@ func validate(p *Policy, m *layer) error {
 	for _, a := range m.lists["seccomp.allow"] {
 		for _, d := range m.lists["seccomp.deny"] {
 			if a.v == d.v {
+				if a.age < d.age {
+					return errAt(a, fmt.Sprintf("%q is also in seccomp.deny (%s)", a.v, d.at), "keep it in one of them")
+				}
 				return errAt(d, fmt.Sprintf("%q is also in seccomp.allow (%s)", d.v, a.at), "keep it in one of them")
 			}
 		}
@@ -169,7 +175,11 @@ func validatePaths(p *Policy, m *layer) error {
 				return errAt(it, fmt.Sprintf("%q would hide the whole file system", path), `list what to hide or replace, below "/"`)
 			}
 			if u, dup := seen[path]; dup {
-				return errAt(it, fmt.Sprintf("%q is also in %s (%s)", path, u.list, u.it.at),
+				here, there, list := it, u.it, u.list
+				if there.age < here.age {
+					here, there, list = there, here, k
+				}
+				return errAt(here, fmt.Sprintf("%q is also in %s (%s)", path, list, there.at),
 					"keep it in one list; to drop an inherited list, add its key to replace = [...]")
 			}
 			seen[path] = use{k, it}
