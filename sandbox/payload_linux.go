@@ -82,8 +82,14 @@ func spawnPayload(p *Plan) (int, *StageError) {
 		// ends and init's other threads keep their capabilities for
 		// later work.
 		runtime.LockOSThread()
-		if e := dropPrivileges(); e != nil {
+		if e := dropPrivileges(p.Caps); e != nil {
 			ch <- result{err: e}
+			return
+		}
+		// Only fds 0, 1 and 2 reach the payload: whatever warden itself
+		// inherited without O_CLOEXEC is closed at exec.
+		if err := unix.CloseRange(3, ^uint(0), unix.CLOSE_RANGE_CLOEXEC); err != nil {
+			ch <- result{err: stageErr("fds", "close_range", "", err)}
 			return
 		}
 		attr := &syscall.ProcAttr{
@@ -106,12 +112,18 @@ func spawnPayload(p *Plan) (int, *StageError) {
 	return r.pid, r.err
 }
 
-// dropPrivileges empties every capability set of the calling thread except
-// the bounding set's effect on root, and sets no_new_privs.
+// dropPrivileges reduces every capability set of the calling thread to keep
+// (normally empty) and sets no_new_privs.
 //
 // Preconditions:
 //   - runtime.LockOSThread is held and never released.
-func dropPrivileges() *StageError {
+func dropPrivileges(keep []int) *StageError {
+	kept := map[int]bool{}
+	var mask [2]uint32
+	for _, c := range keep {
+		kept[c] = true
+		mask[c/32] |= 1 << (c % 32)
+	}
 	// Ambient first: with them gone, exec as a non-root uid yields no
 	// capabilities at all (capabilities(7), "transformation during
 	// execve").
@@ -121,6 +133,9 @@ func dropPrivileges() *StageError {
 	// The bounding set, because exec as uid 0 (--as-root) would otherwise
 	// grant every capability in it.
 	for c := 0; c <= lastCap(); c++ {
+		if kept[c] {
+			continue
+		}
 		if err := unix.Prctl(unix.PR_CAPBSET_DROP, uintptr(c), 0, 0, 0); err != nil && !errors.Is(err, unix.EINVAL) {
 			return stageErr("capabilities", "PR_CAPBSET_DROP", "", err)
 		}
@@ -131,9 +146,16 @@ func dropPrivileges() *StageError {
 	if err := unix.Capget(&hdr, &data[0]); err != nil {
 		return stageErr("capabilities", "capget", "", err)
 	}
-	data[0].Inheritable, data[1].Inheritable = 0, 0
+	data[0].Inheritable, data[1].Inheritable = mask[0], mask[1]
 	if err := unix.Capset(&hdr, &data[0]); err != nil {
 		return stageErr("capabilities", "capset", "", err)
+	}
+	// Kept capabilities survive exec as a non-root uid only as ambient
+	// ones (they must be permitted and inheritable to be raised).
+	for _, c := range keep {
+		if err := unix.Prctl(unix.PR_CAP_AMBIENT, unix.PR_CAP_AMBIENT_RAISE, uintptr(c), 0, 0); err != nil {
+			return stageErr("capabilities", "PR_CAP_AMBIENT_RAISE", "", err)
+		}
 	}
 	// no_new_privs: setuid/setgid bits and file capabilities grant nothing
 	// on exec, and it is required to load a seccomp filter unprivileged.

@@ -28,6 +28,8 @@ type Options struct {
 	Env      []string    // K=V
 	EnvPass  []string    // names or glob patterns
 	Timeout  time.Duration
+	// CapAdd names capabilities the payload keeps (default: none).
+	CapAdd []string
 	// KillGrace is the time between SIGTERM and SIGKILL on timeout.
 	KillGrace time.Duration
 }
@@ -51,6 +53,9 @@ type Plan struct {
 	// Foreground gives the payload the controlling terminal's foreground
 	// (set by Run when warden itself is in the foreground of a terminal).
 	Foreground bool          `json:"foreground"`
+	// Caps are the capability numbers the payload keeps (within the
+	// jail's user namespace); empty by default.
+	Caps       []int         `json:"caps,omitempty"`
 	Timeout    time.Duration `json:"timeout"`
 	KillGrace  time.Duration `json:"kill_grace"`
 	LogLevel   string        `json:"log_level"`

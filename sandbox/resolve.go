@@ -69,6 +69,9 @@ func Resolve(o Options, h *Host) (*Plan, []Warning, error) {
 		return nil, nil, err
 	}
 	p.Env = env
+	if p.Caps, err = resolveCaps(o.CapAdd); err != nil {
+		return nil, nil, err
+	}
 	ops, cwd, err := resolveMounts(o, h)
 	if err != nil {
 		return nil, nil, err

@@ -78,6 +78,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 type runOpts struct {
 	ro, rw, tmpfs, hide []string
 	env, envPass        []string
+	capAdd              []string
 	chdir, hostname     string
 	asRoot              bool
 	mapMode, net        string
@@ -101,6 +102,7 @@ func runFlags() (*pflag.FlagSet, *runOpts) {
 	fs.StringVar(&o.net, "net", "none", "network: none (loopback only)")
 	fs.StringArrayVar(&o.env, "env", nil, "set `K=V` in the payload's environment (repeatable)")
 	fs.StringArrayVar(&o.envPass, "env-pass", nil, "pass host variable `NAME` (glob patterns allowed, repeatable)")
+	fs.StringArrayVar(&o.capAdd, "cap-add", nil, "keep capability `CAP` (inside the jail's user namespace only; repeatable)")
 	fs.StringVar(&o.timeout, "timeout", "", "kill the jail after `DURATION` (e.g. 30s, 10m); exit status 124")
 	fs.StringVar(&o.killGrace, "kill-grace", "5s", "time between SIGTERM and SIGKILL on timeout")
 	fs.StringVar(&o.logLevel, "log-level", "warn", "log `LEVEL`: debug, info, warn, error")
@@ -164,7 +166,7 @@ func toOptions(o *runOpts, argv []string) (sandbox.Options, error) {
 	cwd, _ := os.Getwd()
 	opts := sandbox.Options{
 		Argv: argv, Chdir: o.chdir, Hostname: o.hostname, AsRoot: o.asRoot, Net: o.net,
-		Env: o.env, EnvPass: o.envPass, Tmpfs: o.tmpfs,
+		Env: o.env, EnvPass: o.envPass, Tmpfs: o.tmpfs, CapAdd: o.capAdd,
 	}
 	m, err := userns.ParseMode(o.mapMode)
 	if err != nil {

@@ -1,0 +1,373 @@
+//go:build linux && integration
+
+package main
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// These tests run the real static binary ($WARDEN_BIN, built by make) as
+// the unprivileged user the test script switched to.
+
+func wardenBin(t *testing.T) string {
+	t.Helper()
+	b := os.Getenv("WARDEN_BIN")
+	if b == "" {
+		t.Fatal("WARDEN_BIN is not set: run the integration tests through scripts/test.sh (or set it to bin/warden)")
+	}
+	if os.Getuid() == 0 {
+		t.Fatal("integration tests must run as an unprivileged user (scripts/test.sh switches to one)")
+	}
+	return b
+}
+
+type result struct {
+	code           int
+	stdout, stderr string
+}
+
+// sandboxEnv is a caller's environment with a fake $HOME holding secrets.
+type sandboxEnv struct {
+	home, cwd string
+	env       []string
+}
+
+func newEnv(t *testing.T) *sandboxEnv {
+	home := t.TempDir()
+	cwd := filepath.Join(home, "proj")
+	for _, d := range []string{cwd, filepath.Join(home, ".ssh")} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.WriteFile(filepath.Join(home, ".ssh", "id_rsa"), []byte("PRIVATE KEY\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return &sandboxEnv{home: home, cwd: cwd, env: []string{
+		"HOME=" + home, "PATH=/usr/local/bin:/usr/bin:/bin", "USER=" + os.Getenv("USER"), "LANG=C.UTF-8",
+		"AWS_SECRET_ACCESS_KEY=hunter2", "GITHUB_TOKEN=ghp_secret", "SSH_AUTH_SOCK=/tmp/agent.sock",
+		"DBUS_SESSION_BUS_ADDRESS=unix:path=/run/user/1/bus",
+	}}
+}
+
+func (e *sandboxEnv) run(t *testing.T, stdin []byte, args ...string) result {
+	t.Helper()
+	cmd := exec.Command(wardenBin(t), args...)
+	cmd.Dir, cmd.Env = e.cwd, e.env
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	if stdin != nil {
+		cmd.Stdin = bytes.NewReader(stdin)
+	}
+	err := cmd.Run()
+	r := result{stdout: out.String(), stderr: errb.String()}
+	if ee, ok := err.(*exec.ExitError); ok {
+		r.code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatalf("run warden: %v", err)
+	}
+	return r
+}
+
+func TestJailView(t *testing.T) {
+	e := newEnv(t)
+	r := e.run(t, nil, "run", "--", "sh", "-c",
+		`id -u; hostname; cat /proc/self/uid_map | wc -l; ps -e -o pid= | wc -l; cat /proc/1/comm; pwd; ls -A "$HOME"; ls /proc/self/fd`)
+	if r.code != 0 {
+		t.Fatalf("exit %d: %s", r.code, r.stderr)
+	}
+	lines := strings.Split(strings.TrimSpace(r.stdout), "\n")
+	if len(lines) < 7 {
+		t.Fatalf("output too short:\n%s", r.stdout)
+	}
+	if lines[0] != strconv.Itoa(os.Getuid()) {
+		t.Errorf("uid inside = %s, want the caller's %d", lines[0], os.Getuid())
+	}
+	if lines[1] != "warden" {
+		t.Errorf("hostname = %s, want warden", lines[1])
+	}
+	if n, _ := strconv.Atoi(strings.TrimSpace(lines[3])); n > 4 {
+		t.Errorf("ps -e shows %d processes; host processes leak into the jail:\n%s", n, r.stdout)
+	}
+	if lines[4] != "warden-init" {
+		t.Errorf("PID 1 is %q, want warden-init", lines[4])
+	}
+	if lines[5] != e.cwd {
+		t.Errorf("pwd = %s, want %s", lines[5], e.cwd)
+	}
+	if lines[6] != "proj" {
+		t.Errorf("$HOME inside lists %q, want only the re-bound current directory (proj)", lines[6])
+	}
+	if fds := strings.Fields(strings.Join(lines[7:], " ")); len(fds) != 4 { // 0 1 2 and ls's own
+		t.Errorf("fds in the payload: %v, want 0 1 2 (+ the one ls opens)", fds)
+	}
+}
+
+func TestNegativeSecurity(t *testing.T) {
+	e := newEnv(t)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			c.Write([]byte("REACHED\n"))
+			c.Close()
+		}
+	}()
+	port := ln.Addr().(*net.TCPAddr).Port
+	for _, tc := range []struct {
+		name, script, mustNot string
+	}{
+		{"ssh key hidden", `cat "$HOME/.ssh/id_rsa" 2>&1; ls -A "$HOME"`, "PRIVATE KEY"},
+		{"read-only system", `touch /usr/warden-x 2>&1; echo > /etc/warden-x 2>&1`, "touch: exit 0"},
+		{"host loopback unreachable", fmt.Sprintf(`exec 3<>/dev/tcp/127.0.0.1/%d && cat <&3`, port), "REACHED"},
+		{"secrets not in env", `env`, "hunter2"},
+		{"github token not in env", `env`, "ghp_secret"},
+		{"ssh agent not in env", `env`, "SSH_AUTH_SOCK"},
+		{"dbus not in env", `env`, "DBUS_SESSION"},
+		{"proc 1 root is not the host", `ls /proc/1/root/ 2>&1; cat /proc/1/root` + e.home + `/.ssh/id_rsa 2>&1`, "PRIVATE KEY"},
+		{"no capabilities", `grep -E '^Cap(Eff|Prm|Bnd|Amb):' /proc/self/status`, "000001ff"},
+		{"no_new_privs", `grep NoNewPrivs /proc/self/status`, "NoNewPrivs:\t0"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := e.run(t, nil, "run", "--", "bash", "-c", tc.script)
+			if strings.Contains(r.stdout+r.stderr, tc.mustNot) {
+				t.Errorf("output contains %q:\n%s%s", tc.mustNot, r.stdout, r.stderr)
+			}
+		})
+	}
+	r := e.run(t, nil, "run", "--", "touch", "/usr/warden-x")
+	if r.code == 0 || !strings.Contains(r.stderr, "Read-only file system") {
+		t.Errorf("touch under /usr: exit %d, %q; want EROFS", r.code, r.stderr)
+	}
+	r = e.run(t, nil, "run", "--", "sh", "-c", "grep -E '^Cap(Eff|Bnd)' /proc/self/status")
+	if strings.Count(r.stdout, "0000000000000000") != 2 {
+		t.Errorf("capabilities not empty:\n%s", r.stdout)
+	}
+	r = e.run(t, nil, "run", "--as-root", "--", "sh", "-c", "id -u; grep -E '^Cap(Eff|Bnd)' /proc/self/status")
+	if !strings.HasPrefix(r.stdout, "0\n") || strings.Count(r.stdout, "0000000000000000") != 2 {
+		t.Errorf("--as-root: want uid 0 with empty capability sets, got:\n%s%s", r.stdout, r.stderr)
+	}
+}
+
+func TestExitStatus(t *testing.T) {
+	e := newEnv(t)
+	for _, tc := range []struct {
+		name string
+		args []string
+		want int
+		err  string
+	}{
+		{"zero", []string{"true"}, 0, ""},
+		{"three", []string{"sh", "-c", "exit 3"}, 3, ""},
+		{"sigint", []string{"sh", "-c", "kill -INT $$"}, 130, ""},
+		{"sigkill", []string{"sh", "-c", "kill -KILL $$"}, 137, ""},
+		{"not executable", []string{"/etc/passwd"}, 126, `exec "/etc/passwd": permission denied`},
+		{"not found", []string{"pyhton3"}, 127, `exec "pyhton3": no such file or directory`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := e.run(t, nil, append([]string{"run", "--"}, tc.args...)...)
+			if r.code != tc.want {
+				t.Errorf("exit %d, want %d (stderr %q)", r.code, tc.want, r.stderr)
+			}
+			if tc.err != "" && !strings.Contains(r.stderr, tc.err) {
+				t.Errorf("stderr %q, want it to contain %q", r.stderr, tc.err)
+			}
+		})
+	}
+	r := e.run(t, nil, "run", "--bogus", "--", "true")
+	if r.code != 125 || !strings.Contains(r.stderr, "--bogus") {
+		t.Errorf("bad flag: exit %d %q, want 125 naming the flag", r.code, r.stderr)
+	}
+	r = e.run(t, nil, "run", "--ro", "/does/not/exist", "--", "true")
+	if r.code != 125 || !strings.Contains(r.stderr, "warden: error: --ro /does/not/exist") {
+		t.Errorf("missing --ro source: exit %d %q, want 125 naming the flag", r.code, r.stderr)
+	}
+	start := time.Now()
+	r = e.run(t, nil, "run", "--timeout", "300ms", "--kill-grace", "300ms", "--", "sh", "-c", "trap '' TERM; sleep 30")
+	if r.code != 124 || time.Since(start) > 5*time.Second {
+		t.Errorf("timeout: exit %d after %v, want 124 within timeout+grace+1s", r.code, time.Since(start))
+	}
+}
+
+func TestStdio(t *testing.T) {
+	e := newEnv(t)
+	r := e.run(t, []byte("hi\n"), "run", "--", "cat")
+	if r.stdout != "hi\n" {
+		t.Errorf("echo hi | warden run -- cat = %q", r.stdout)
+	}
+	big := make([]byte, 8<<20)
+	for i := range big {
+		big[i] = byte(i*7 + i/251)
+	}
+	r = e.run(t, big, "run", "--", "cat")
+	if sha256.Sum256([]byte(r.stdout)) != sha256.Sum256(big) {
+		t.Errorf("8 MiB through cat: checksum differs (got %d bytes)", len(r.stdout))
+	}
+	r = e.run(t, nil, "run", "--", "sh", "-c", "echo out; echo err >&2")
+	if r.stdout != "out\n" || r.stderr != "err\n" {
+		t.Errorf("stdout %q stderr %q", r.stdout, r.stderr)
+	}
+}
+
+func TestFlags(t *testing.T) {
+	e := newEnv(t)
+	data := t.TempDir()
+	os.WriteFile(filepath.Join(data, "in.txt"), []byte("input\n"), 0o644)
+	out := t.TempDir()
+	r := e.run(t, nil, "run", "--hostname", "ci", "--ro", data+":/data", "--rw", out+":/out", "--tmpfs", "/scratch",
+		"--chdir", "/data", "--env", "FOO=bar", "--", "sh", "-c",
+		`hostname; pwd; cat in.txt; echo $FOO; cp in.txt /out/copied; touch /scratch/x && echo scratch-ok; touch /data/y 2>/dev/null || echo data-ro`)
+	want := "ci\n/data\ninput\nbar\nscratch-ok\ndata-ro\n"
+	if r.stdout != want || r.code != 0 {
+		t.Errorf("got exit %d\n%s%s\nwant\n%s", r.code, r.stdout, r.stderr, want)
+	}
+	if b, err := os.ReadFile(filepath.Join(out, "copied")); err != nil || string(b) != "input\n" {
+		t.Errorf("--rw did not write through to the host: %q %v", b, err)
+	}
+	secret := filepath.Join(data, "secret")
+	os.WriteFile(secret, []byte("TOPSECRET"), 0o644)
+	r = e.run(t, nil, "run", "--ro", data+":"+data, "--hide", secret, "--", "cat", secret)
+	if strings.Contains(r.stdout, "TOPSECRET") {
+		t.Errorf("--hide: file still readable: %q", r.stdout)
+	}
+	r = e.run(t, nil, "run", "--map=single", "--", "sh", "-c", "cat /proc/self/uid_map | wc -l; cat /proc/self/setgroups")
+	if r.stdout != "1\ndeny\n" {
+		t.Errorf("--map=single: %q, want one map line and setgroups deny", r.stdout)
+	}
+}
+
+func TestSubordinateIDs(t *testing.T) {
+	if b, _ := os.ReadFile("/etc/subuid"); !strings.Contains(string(b), os.Getenv("USER")+":") {
+		t.Skipf("no /etc/subuid entry for %s (scripts/setup.sh adds one for the test user)", os.Getenv("USER"))
+	}
+	if _, err := exec.LookPath("newuidmap"); err != nil {
+		t.Skip("newuidmap not installed (package uidmap)")
+	}
+	e := newEnv(t)
+	r := e.run(t, nil, "run", "--map=subuid", "--cap-add", "CAP_CHOWN", "--", "sh", "-c",
+		"touch f && chown 1234:1234 f && stat -c %u:%g f; cat /proc/self/setgroups")
+	if r.code != 0 || r.stdout != "1234:1234\nallow\n" {
+		t.Errorf("chown inside a subuid jail: exit %d %q %q", r.code, r.stdout, r.stderr)
+	}
+	// Without the capability the same chown must fail: caps are empty by
+	// default even though the ids are mapped.
+	r = e.run(t, nil, "run", "--map=subuid", "--", "sh", "-c", "touch g && chown 1234 g")
+	if r.code == 0 {
+		t.Error("chown without --cap-add CAP_CHOWN succeeded")
+	}
+	// With a one-id map there is no other id to give a file to.
+	r = e.run(t, nil, "run", "--map=single", "--cap-add", "chown", "--", "sh", "-c", "touch h && chown 1234 h")
+	if r.code == 0 {
+		t.Error("chown to an unmapped id succeeded under --map=single")
+	}
+}
+
+func TestNoSurvivors(t *testing.T) {
+	e := newEnv(t)
+	marker := fmt.Sprintf("%d", 100000+time.Now().UnixNano()%800000)
+	r := e.run(t, nil, "run", "--", "sh", "-c", "setsid sleep "+marker+" & sleep 0.1")
+	if r.code != 0 {
+		t.Fatalf("exit %d %s", r.code, r.stderr)
+	}
+	if pids := findProc(t, "sleep "+marker); len(pids) > 0 {
+		t.Errorf("a setsid'd grandchild outlived the run: %v", pids)
+	}
+
+	marker2 := fmt.Sprintf("%d", 100000+time.Now().UnixNano()%800000+1)
+	cmd := exec.Command(wardenBin(t), "run", "--", "sh", "-c", "setsid sleep "+marker2+" & sleep "+marker2)
+	cmd.Dir, cmd.Env = e.cwd, e.env
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for len(findProc(t, "sleep "+marker2)) < 2 && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if n := len(findProc(t, "sleep "+marker2)); n < 2 {
+		t.Fatalf("jail processes did not start (%d found)", n)
+	}
+	cmd.Process.Signal(syscall.SIGKILL)
+	cmd.Wait()
+	deadline = time.Now().Add(2 * time.Second)
+	for len(findProc(t, "sleep "+marker2)) > 0 && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if pids := findProc(t, "sleep "+marker2); len(pids) > 0 {
+		t.Errorf("after kill -9 of warden, jail processes remain: %v", pids)
+	}
+}
+
+func findProc(t *testing.T, needle string) []string {
+	var pids []string
+	ents, _ := os.ReadDir("/proc")
+	for _, e := range ents {
+		b, err := os.ReadFile("/proc/" + e.Name() + "/cmdline")
+		if err == nil && strings.Contains(strings.ReplaceAll(string(b), "\x00", " "), needle) {
+			pids = append(pids, e.Name())
+		}
+	}
+	return pids
+}
+
+// TestInteractive drives bash in a real terminal (tmux): Ctrl-C must stop
+// the job inside the jail and leave the shell (and warden) running.
+func TestInteractive(t *testing.T) {
+	if _, err := exec.LookPath("tmux"); err != nil {
+		t.Skip("tmux not installed (scripts/setup.sh installs it)")
+	}
+	e := newEnv(t)
+	sock := filepath.Join(t.TempDir(), "tmux.sock")
+	tmux := func(args ...string) string {
+		out, err := exec.Command("tmux", append([]string{"-S", sock}, args...)...).CombinedOutput()
+		if err != nil {
+			t.Fatalf("tmux %v: %v %s", args, err, out)
+		}
+		return string(out)
+	}
+	tmux("new-session", "-d", "-x", "120", "-y", "30", "-c", e.cwd,
+		"env -i HOME="+e.home+" PATH=/usr/bin:/bin TERM=xterm "+wardenBin(t)+" run -- bash --norc --noprofile; echo WARDEN-EXIT=$?; sleep 30")
+	defer exec.Command("tmux", "-S", sock, "kill-server").Run()
+	waitFor := func(want string) string {
+		deadline := time.Now().Add(10 * time.Second)
+		var screen string
+		for time.Now().Before(deadline) {
+			screen = tmux("capture-pane", "-p")
+			if strings.Contains(screen, want) {
+				return screen
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		t.Fatalf("timed out waiting for %q; screen:\n%s", want, screen)
+		return ""
+	}
+	tmux("send-keys", "PS1='jail$ '", "Enter")
+	waitFor("jail$")
+	tmux("send-keys", "hostname; sleep 1000", "Enter")
+	time.Sleep(300 * time.Millisecond)
+	tmux("send-keys", "C-c")
+	tmux("send-keys", "echo alive-$((20+22))", "Enter")
+	screen := waitFor("alive-42")
+	if strings.Contains(screen, "WARDEN-EXIT") {
+		t.Fatalf("Ctrl-C ended warden instead of the job inside:\n%s", screen)
+	}
+	tmux("send-keys", "exit 7", "Enter")
+	waitFor("WARDEN-EXIT=7")
+}
