@@ -112,11 +112,20 @@ func jsonErr(data []byte, dec *json.Decoder, err error) string {
 	var te *json.UnmarshalTypeError
 	switch {
 	case errors.As(err, &se):
-		return position(data, se.Offset) + ": " + se.Error()
+		// Offset counts the offending byte as read.
+		return position(data, se.Offset-1) + ": " + se.Error()
 	case errors.As(err, &te):
 		return position(data, te.Offset) + ": " + te.Field + ": want " + te.Type.String() + ", have " + te.Value
 	}
-	return position(data, dec.InputOffset()) + ": " + strings.TrimPrefix(err.Error(), "json: ")
+	msg := strings.TrimPrefix(err.Error(), "json: ")
+	// "unknown field \"x\"": the decoder has no offset for it; point at the
+	// first occurrence of the key.
+	if q, ok := strings.CutPrefix(msg, "unknown field "); ok {
+		if i := bytes.Index(data, []byte(q)); i >= 0 {
+			return position(data, int64(i)) + ": " + msg
+		}
+	}
+	return position(data, dec.InputOffset()) + ": " + msg
 }
 
 func position(data []byte, off int64) string {
