@@ -298,8 +298,9 @@ func (d *decoder) scalar(f field, key string, v any) (any, bool) {
 		if n, isInt := v.(int64); isInt {
 			x, ok = float64(n), true
 		}
-		if !ok || math.IsNaN(x) || x <= 0 || x > float64(f.max) {
-			d.fail(key, true, fmt.Sprintf("%s is not a number in (0, %d]", show(v), f.max), fmt.Sprintf("write e.g. %s = 1.5", short(key)))
+		// cgroup v2 cpu.max cannot go below 1ms per 100ms period: 0.01 CPUs.
+		if !ok || math.IsNaN(x) || x < 0.01 || x > float64(f.max) {
+			d.fail(key, true, fmt.Sprintf("%s is not a number in 0.01..%d", show(v), f.max), fmt.Sprintf("write e.g. %s = 1.5", short(key)))
 			return nil, false
 		}
 		return x, true

@@ -100,13 +100,23 @@ func parseChain(src *source, env Env, seen []string) (*layer, []string, error) {
 		if src.dir == "" && IsPath(ref) {
 			return nil, nil, errAt(*ext, fmt.Sprintf("%q is a path", ref), "a built-in policy extends only names")
 		}
+		// A path names its file before it is read: a cycle back to a file
+		// given to Parse as data is found too.
+		if IsPath(ref) {
+			p := ref
+			if !filepath.IsAbs(p) {
+				p = filepath.Join(src.dir, p)
+			}
+			if p = filepath.Clean(p); slices.Contains(seen, p) {
+				return nil, nil, cycleError(*ext, seen, p)
+			}
+		}
 		next, msg, hint := find(ref, src.dir, src.id, env)
 		if next == nil {
 			return nil, nil, errAt(*ext, msg, hint)
 		}
 		if slices.Contains(seen, next.id) {
-			cycle := strings.Join(append(slices.Clone(seen), next.id), " -> ")
-			return nil, nil, errAt(*ext, "extends cycle: "+cycle, "remove one of the extends")
+			return nil, nil, cycleError(*ext, seen, next.id)
 		}
 		if len(seen) >= maxChain {
 			return nil, nil, errAt(*ext, fmt.Sprintf("extends chain is longer than %d", maxChain), "flatten the chain")
@@ -118,6 +128,11 @@ func parseChain(src *source, env Env, seen []string) (*layer, []string, error) {
 		return nil, nil, errAt(l.replace[0], "replace without extends has nothing to replace", "add extends, or remove replace")
 	}
 	return merge(base, l), append([]string{src.id}, chain...), nil
+}
+
+func cycleError(ext item, seen []string, next string) error {
+	cycle := strings.Join(append(slices.Clone(seen), next), " -> ")
+	return errAt(ext, "extends cycle: "+cycle, "remove one of the extends")
 }
 
 // find locates ref (see Load). base is the directory relative paths start

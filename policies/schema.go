@@ -35,7 +35,7 @@ type field struct {
 	// check validates and normalizes a string (kString, kList elements of
 	// kString); it returns the normal form, or a message and a hint.
 	check    func(s string) (norm, msg, hint string)
-	min, max int64 // kInt; max also bounds kFloat
+	min, max int64 // kInt; kFloat: in (0, max], at least minFloat
 	doc      string
 }
 

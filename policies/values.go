@@ -142,8 +142,8 @@ func checkGlob(s string) (string, string, string) {
 }
 
 func checkEnvName(s string) (string, string) {
-	if s == "" || strings.ContainsAny(s, "=") {
-		return fmt.Sprintf("%q is not a valid variable name", s), "names are non-empty and contain no \"=\""
+	if s == "" || strings.ContainsAny(s, "=\x00") {
+		return fmt.Sprintf("%q is not a valid variable name", s), "names are non-empty and contain no \"=\" or NUL"
 	}
 	return "", ""
 }
