@@ -221,11 +221,11 @@ func (h *host) swapless() bool {
 // retries up to 1000 times for the same reason).
 func (h *host) writeRetry(path, value string) error {
 	var err error
-	for i := range 200 {
+	for i := range 100 {
 		if err = h.ops.WriteFile(path, value); !errors.Is(err, unix.EBUSY) {
 			return err
 		}
-		time.Sleep(time.Duration(min(i+1, 10)) * 100 * time.Microsecond)
+		time.Sleep(time.Duration(min(i+1, 10)) * 100 * time.Microsecond) // at most ~0.1 s in all
 	}
 	return err
 }

@@ -237,6 +237,7 @@ func (h *host) build(b *base, l Limits, name string, prior []Failure) (*Leaf, []
 	if len(toEnable) > 0 && !b.root {
 		if err := h.evacuate(leaf); err != nil {
 			failFor(all, filepath.Join(b.dir, "cgroup.procs"), err.Error(), fixScope, err)
+			toEnable = nil // every write would be EBUSY
 		}
 	}
 	subtree := filepath.Join(b.dir, "cgroup.subtree_control")
