@@ -37,9 +37,10 @@ type prologueBlock struct {
 // were added in), two conditions on one argument in one rule are refused,
 // and conditional rules with different actions have no defined precedence.
 // So a syscall's conditional rules go to libseccomp only when they all share
-// one action, have no repeated argument and the syscall has no
-// unconditional rule; otherwise the prologue checks them in profile order
-// and falls through to libseccomp for the rest.
+// one action, compare with == or masked == only (see onlyEquality), have no
+// repeated argument and the syscall has no unconditional rule; otherwise the
+// prologue checks them in profile order and falls through to libseccomp for
+// the rest.
 func (p *Profile) split() (*plan, error) {
 	t, err := p.resolve()
 	if err != nil {
@@ -83,7 +84,7 @@ func (p *Profile) split() (*plan, error) {
 			continue
 		}
 		_, hasUncond := pl.uncond[nr]
-		if !hasUncond && sameAction(rs) && !repeatsArg(rs) {
+		if !hasUncond && sameAction(rs) && !repeatsArg(rs) && onlyEquality(rs) {
 			if rs[0].Action != pl.def {
 				pl.libCond[nr] = rs
 			}
@@ -98,6 +99,22 @@ func sameAction(rs []Rule) bool {
 	for _, r := range rs[1:] {
 		if r.Action != rs[0].Action {
 			return false
+		}
+	}
+	return true
+}
+
+// onlyEquality reports whether rs compare with == and masked == only.
+// libseccomp 2.5.4 merges several conditional rules that use <, <=, > or >=
+// on 64-bit arguments into a wrong decision tree (FuzzCompile found a clone
+// rule pair where the compiled filter returned the rule's errno for
+// arguments that matched neither rule), so those go to the prologue.
+func onlyEquality(rs []Rule) bool {
+	for _, r := range rs {
+		for _, c := range r.Args {
+			if c.Op != OpEq && c.Op != OpMaskedEq {
+				return false
+			}
 		}
 	}
 	return true

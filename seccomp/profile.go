@@ -132,7 +132,7 @@ const (
 	OpLe                     // arg <= Value
 	OpGt                     // arg >  Value
 	OpGe                     // arg >= Value
-	OpMaskedEq               // arg & Value == ValueTwo
+	OpMaskedEq               // arg & Value == ValueTwo & Value
 )
 
 var opNames = map[Op]string{OpEq: "==", OpNe: "!=", OpLt: "<", OpLe: "<=", OpGt: ">", OpGe: ">=", OpMaskedEq: "&"}
@@ -161,7 +161,9 @@ func (c Arg) Holds(v uint64) bool {
 	case OpGe:
 		return v >= c.Value
 	case OpMaskedEq:
-		return v&c.Value == c.ValueTwo
+		// Bits of ValueTwo outside the mask are ignored, as libseccomp
+		// does (it masks the datum when it builds the filter).
+		return v&c.Value == c.ValueTwo&c.Value
 	}
 	return false
 }

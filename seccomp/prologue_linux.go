@@ -186,7 +186,8 @@ func (a *asm) cond(c Arg, fail int) {
 		a.jump(jeq, vlo, fail, next)
 	case OpMaskedEq:
 		mhi, mlo := uint32(c.Value>>32), uint32(c.Value)
-		dhi, dlo := uint32(c.ValueTwo>>32), uint32(c.ValueTwo)
+		d := c.ValueTwo & c.Value // as libseccomp: datum bits outside the mask are ignored
+		dhi, dlo := uint32(d>>32), uint32(d)
 		a.ld(hi)
 		a.and(mhi)
 		a.jump(jeq, dhi, next, fail)
