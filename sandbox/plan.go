@@ -52,11 +52,11 @@ type Plan struct {
 	Net     string `json:"net"`
 	// Foreground gives the payload the controlling terminal's foreground
 	// (set by Run when warden itself is in the foreground of a terminal).
-	Foreground bool          `json:"foreground"`
+	Foreground bool `json:"foreground"`
 	// Caps are the capability numbers the payload keeps (within the
 	// jail's user namespace); empty by default.
-	Caps       []int         `json:"caps,omitempty"`
-	Timeout    time.Duration `json:"timeout"`
-	KillGrace  time.Duration `json:"kill_grace"`
-	LogLevel   string        `json:"log_level"`
+	Caps      []int         `json:"caps,omitempty"`
+	Timeout   time.Duration `json:"timeout"`
+	KillGrace time.Duration `json:"kill_grace"`
+	LogLevel  string        `json:"log_level"`
 }
