@@ -35,6 +35,14 @@ type item struct {
 	age int
 }
 
+// where names the origin of it: "FILE:LINE:COL", or the flag that set it.
+func (it item) where() string {
+	if it.at.line == 0 {
+		return it.key
+	}
+	return it.at.String()
+}
+
 // layer is what one file (or the command line) says, before merging.
 type layer struct {
 	source      string
@@ -61,6 +69,9 @@ type decoder struct {
 	x    expander
 	l    *layer
 	errs []*PosError
+	// flag, when set, is the command-line flag being decoded: values are
+	// literal (no variables) and errors and origins name the flag.
+	flag string
 }
 
 // decodeLayer parses one file. dir is the file's directory ("" for built-ins).
@@ -112,11 +123,18 @@ func tomlError(file string, data []byte, err error) error {
 }
 
 func (d *decoder) fail(key string, value bool, msg, hint string) {
+	if d.flag != "" {
+		d.errs = append(d.errs, &PosError{File: d.file, Key: d.flag, Msg: msg, Hint: hint})
+		return
+	}
 	p := d.ps.lookup(key, value)
 	d.errs = append(d.errs, &PosError{File: d.file, Line: p.line, Col: p.col, Key: key, Msg: msg, Hint: hint})
 }
 
 func (d *decoder) origin(key string) origin {
+	if d.flag != "" {
+		return origin{file: d.file}
+	}
 	p := d.ps.lookup(key, true)
 	return origin{d.file, p.line, p.col}
 }
@@ -256,6 +274,14 @@ func (d *decoder) field(f field, key string, v any) {
 	}
 }
 
+// expand expands variables in file values; flag values are literal.
+func (d *decoder) expand(s string) (string, string, string) {
+	if d.flag != "" {
+		return s, "", ""
+	}
+	return d.x.expand(s)
+}
+
 // str reads a string, expanding variables when expand is set.
 func (d *decoder) str(key string, v any, expand bool) (string, bool) {
 	s, ok := v.(string)
@@ -265,7 +291,7 @@ func (d *decoder) str(key string, v any, expand bool) (string, bool) {
 	}
 	if expand {
 		var msg, hint string
-		if s, msg, hint = d.x.expand(s); msg != "" {
+		if s, msg, hint = d.expand(s); msg != "" {
 			d.fail(key, true, msg, hint)
 			return "", false
 		}
@@ -308,12 +334,13 @@ func (d *decoder) scalar(f field, key string, v any) (any, bool) {
 		if n, ok := v.(int64); ok && n >= 0 {
 			return n, true
 		}
-		s, ok := v.(string)
-		if ok {
-			if s, msg, hint := d.x.expand(s); msg != "" {
+		if s, ok := v.(string); ok {
+			s, msg, hint := d.expand(s)
+			if msg != "" {
 				d.fail(key, true, msg, hint)
 				return nil, false
-			} else if n, ok := parseSize(s); ok {
+			}
+			if n, ok := parseSize(s); ok {
 				return n, true
 			}
 		}
@@ -325,7 +352,7 @@ func (d *decoder) scalar(f field, key string, v any) (any, bool) {
 			d.fail(key, true, fmt.Sprintf("%s is not a duration", show(v)), `write a string such as "30m", "90s" or "1h30m"`)
 			return nil, false
 		}
-		s, msg, hint := d.x.expand(s)
+		s, msg, hint := d.expand(s)
 		if msg != "" {
 			d.fail(key, true, msg, hint)
 			return nil, false

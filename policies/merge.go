@@ -70,12 +70,12 @@ func resolve(m *layer, env Env) (*Policy, error) {
 		case kList:
 			for i, it := range m.lists[f.key] {
 				p.set(f.key, it.v)
-				p.Origin[index(f.key, i)] = it.at.String()
+				p.Origin[index(f.key, i)] = it.where()
 			}
 		case kMounts:
 			for i, it := range m.lists[f.key] {
 				p.Filesystem.Mounts = append(p.Filesystem.Mounts, it.v.(Mount))
-				p.Origin[index(f.key, i)] = it.at.String()
+				p.Origin[index(f.key, i)] = it.where()
 			}
 		case kEnvMap, kRlimits:
 			for n, it := range m.maps[f.key] {
@@ -90,12 +90,12 @@ func resolve(m *layer, env Env) (*Policy, error) {
 					}
 					p.Process.Rlimits[n] = it.v.(Rlimit)
 				}
-				p.Origin[child(f.key, n)] = it.at.String()
+				p.Origin[child(f.key, n)] = it.where()
 			}
 		default:
 			if it, ok := m.scalars[f.key]; ok {
 				p.set(f.key, it.v)
-				p.Origin[f.key] = it.at.String()
+				p.Origin[f.key] = it.where()
 			}
 		}
 	}
@@ -124,7 +124,7 @@ func validate(p *Policy, m *layer) error {
 	if l.Enforce == "off" {
 		for _, k := range []string{"limits.memory", "limits.memory_swap", "limits.pids", "limits.cpus", "limits.cpu_weight", "limits.io_weight"} {
 			if it, ok := m.scalars[k]; ok && it.v != int64(0) {
-				return errAt(it, fmt.Sprintf("is set, but limits.enforce is \"off\" (%s)", m.scalars["limits.enforce"].at),
+				return errAt(it, fmt.Sprintf("is set, but limits.enforce is \"off\" (%s)", m.scalars["limits.enforce"].where()),
 					`remove the limit, or set limits.enforce = "required" or "best-effort"`)
 			}
 		}
@@ -150,9 +150,9 @@ func validate(p *Policy, m *layer) error {
 		for _, d := range m.lists["seccomp.deny"] {
 			if a.v == d.v {
 				if a.age < d.age {
-					return errAt(a, fmt.Sprintf("%q is also in seccomp.deny (%s)", a.v, d.at), "keep it in one of them")
+					return errAt(a, fmt.Sprintf("%q is also in seccomp.deny (%s)", a.v, d.where()), "keep it in one of them")
 				}
-				return errAt(d, fmt.Sprintf("%q is also in seccomp.allow (%s)", d.v, a.at), "keep it in one of them")
+				return errAt(d, fmt.Sprintf("%q is also in seccomp.allow (%s)", d.v, a.where()), "keep it in one of them")
 			}
 		}
 	}
@@ -179,7 +179,7 @@ func validatePaths(p *Policy, m *layer) error {
 				if there.age < here.age {
 					here, there, list = there, here, k
 				}
-				return errAt(here, fmt.Sprintf("%q is also in %s (%s)", path, list, there.at),
+				return errAt(here, fmt.Sprintf("%q is also in %s (%s)", path, list, there.where()),
 					"keep it in one list; to drop an inherited list, add its key to replace = [...]")
 			}
 			seen[path] = use{k, it}
@@ -188,7 +188,7 @@ func validatePaths(p *Policy, m *layer) error {
 	for _, it := range m.lists["filesystem.mount"] {
 		t := it.v.(Mount).Target
 		if u, dup := seen[t]; dup {
-			return errAt(it, fmt.Sprintf("target %q is also in %s (%s)", t, u.list, u.it.at), "mount each path once")
+			return errAt(it, fmt.Sprintf("target %q is also in %s (%s)", t, u.list, u.it.where()), "mount each path once")
 		}
 		seen[t] = use{"filesystem.mount", it}
 	}
@@ -203,7 +203,7 @@ func validatePaths(p *Policy, m *layer) error {
 	}
 	if du.list == "filesystem.hide" {
 		if it, ok := m.scalars["filesystem.chdir"]; ok {
-			return errAt(it, fmt.Sprintf("%q is hidden by %s (%s)", chdir, du.it.key, du.it.at), "pick a visible directory")
+			return errAt(it, fmt.Sprintf("%q is hidden by %s (%s)", chdir, du.it.key, du.it.where()), "pick a visible directory")
 		}
 		return errAt(du.it, fmt.Sprintf("hides the working directory %q", chdir),
 			"set filesystem.chdir to a visible directory, or run warden from another directory")
