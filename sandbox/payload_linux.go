@@ -92,9 +92,19 @@ func spawnPayload(p *Plan) (int, *StageError) {
 			ch <- result{err: stageErr("fds", "close_range", "", err)}
 			return
 		}
+		fds := []uintptr{0, 1, 2}
+		for i := range p.PassFDs {
+			fds = append(fds, uintptr(fdPass+i))
+		}
+		restore, e := setRlimits(p.Rlimits)
+		if e != nil {
+			ch <- result{err: e}
+			return
+		}
+		defer restore()
 		attr := &syscall.ProcAttr{
 			Env:   p.Env,
-			Files: []uintptr{0, 1, 2},
+			Files: fds,
 			Sys: &syscall.SysProcAttr{
 				Setpgid:    true,
 				Foreground: p.Foreground,
@@ -182,4 +192,35 @@ func loopbackUp() error {
 	}
 	ifr.SetUint16(ifr.Uint16() | unix.IFF_UP)
 	return unix.IoctlIfreq(fd, unix.SIOCSIFFLAGS, ifr)
+}
+
+// setRlimits sets the payload's limits on stage-2 itself just before the
+// fork (Go cannot set them between fork and exec), and returns a function
+// that raises the soft limits back as far as the new hard limits allow.
+// Lowered hard limits stay lowered for init too: raising a hard limit needs
+// CAP_SYS_RESOURCE in the initial user namespace (setrlimit(2)), and that is
+// exactly why the payload cannot undo them either.
+func setRlimits(rl []Rlimit) (func(), *StageError) {
+	var saved []Rlimit
+	for _, r := range rl {
+		var old syscall.Rlimit
+		if err := syscall.Getrlimit(r.Resource, &old); err != nil {
+			return nil, stageErr("rlimit", "getrlimit", r.Name, err)
+		}
+		saved = append(saved, Rlimit{Resource: r.Resource, Soft: old.Cur, Hard: old.Max})
+		// syscall.Setrlimit (not x/sys) for RLIMIT_NOFILE, because it
+		// also stops Go from restoring its saved NOFILE limit in the child.
+		if err := syscall.Setrlimit(r.Resource, &syscall.Rlimit{Cur: r.Soft, Max: r.Hard}); err != nil {
+			return nil, stageErr("rlimit", "setrlimit", r.Name, err)
+		}
+	}
+	return func() {
+		for _, s := range saved {
+			var cur syscall.Rlimit
+			if syscall.Getrlimit(s.Resource, &cur) == nil && s.Soft <= cur.Max {
+				cur.Cur = s.Soft
+				syscall.Setrlimit(s.Resource, &cur)
+			}
+		}
+	}, nil
 }

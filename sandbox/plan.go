@@ -28,6 +28,10 @@ type Options struct {
 	Env      []string    // K=V
 	EnvPass  []string    // names or glob patterns
 	Timeout  time.Duration
+	// Rlimits for the payload (core dumps are off unless given).
+	Rlimits []Rlimit
+	// PassFDs are caller fds passed to the payload, renumbered from 3.
+	PassFDs []int
 	// CapAdd names capabilities the payload keeps (default: none).
 	CapAdd []string
 	// KillGrace is the time between SIGTERM and SIGKILL on timeout.
@@ -59,4 +63,8 @@ type Plan struct {
 	Timeout   time.Duration `json:"timeout"`
 	KillGrace time.Duration `json:"kill_grace"`
 	LogLevel  string        `json:"log_level"`
+	Rlimits   []Rlimit      `json:"rlimits,omitempty"`
+	// PassFDs are the caller's fd numbers; stage-2 receives them from fd
+	// 6 on and gives them to the payload from fd 3 on.
+	PassFDs []int `json:"pass_fds,omitempty"`
 }

@@ -7,6 +7,7 @@ package sandbox
 //	fd 3  plan    pipe, parent → stage-2: one JSON Plan, then EOF
 //	fd 4  sync    SOCK_SEQPACKET socket pair: one JSON Message per packet
 //	fd 5  log     pipe, stage-2 → parent: slog text records (never the payload's stderr)
+//	fd 6… passed  the caller's --pass-fd fds, in order (the payload gets them from fd 3 on)
 //
 // Messages on fd 4, in order:
 //
@@ -24,6 +25,7 @@ const (
 	fdPlan = 3
 	fdSync = 4
 	fdLog  = 5
+	fdPass = 6
 )
 
 // MsgKind names a protocol message.

@@ -69,6 +69,13 @@ func Resolve(o Options, h *Host) (*Plan, []Warning, error) {
 		return nil, nil, err
 	}
 	p.Env = env
+	p.Rlimits = resolveRlimits(o.Rlimits)
+	for _, fd := range o.PassFDs {
+		if fd < 3 {
+			return nil, nil, Usagef("--pass-fd %d: fds 0, 1 and 2 are passed anyway; name fds from 3 on", fd)
+		}
+	}
+	p.PassFDs = o.PassFDs
 	if p.Caps, err = resolveCaps(o.CapAdd); err != nil {
 		return nil, nil, err
 	}

@@ -66,7 +66,17 @@ func Run(p *Plan, logw io.Writer) (*Result, error) {
 	}
 	p.Foreground = inForeground()
 
-	cmd := newStage2Cmd(p, []*os.File{planR, syncC, logW})
+	files := []*os.File{planR, syncC, logW}
+	for _, fd := range p.PassFDs {
+		if _, err := unix.FcntlInt(uintptr(fd), unix.F_GETFD, 0); err != nil {
+			planW.Close()
+			syncC.Close()
+			logW.Close()
+			return nil, Usagef("--pass-fd %d: not an open file descriptor of warden", fd)
+		}
+		files = append(files, os.NewFile(uintptr(fd), fmt.Sprintf("pass-%d", fd)))
+	}
+	cmd := newStage2Cmd(p, files)
 	// Signals are caught before stage-2 exists so none is lost between
 	// start and the forwarding loop.
 	sigs := make(chan os.Signal, 16)

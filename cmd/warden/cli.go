@@ -8,10 +8,12 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"strconv"
 	"strings"
 	"syscall"
 
 	"github.com/spf13/pflag"
+	"golang.org/x/sys/unix"
 
 	"github.com/warden-sandbox/warden/sandbox"
 	"github.com/warden-sandbox/warden/userns"
@@ -78,12 +80,14 @@ func run(args []string, stdout, stderr io.Writer) int {
 type runOpts struct {
 	ro, rw, tmpfs, hide []string
 	env, envPass        []string
-	capAdd              []string
+	capAdd, rlimits     []string
+	passFDs             []int
 	chdir, hostname     string
 	asRoot              bool
 	mapMode, net        string
 	logLevel            string
 	timeout, killGrace  string
+	report              string
 }
 
 func runFlags() (*pflag.FlagSet, *runOpts) {
@@ -103,34 +107,57 @@ func runFlags() (*pflag.FlagSet, *runOpts) {
 	fs.StringArrayVar(&o.env, "env", nil, "set `K=V` in the payload's environment (repeatable)")
 	fs.StringArrayVar(&o.envPass, "env-pass", nil, "pass host variable `NAME` (glob patterns allowed, repeatable)")
 	fs.StringArrayVar(&o.capAdd, "cap-add", nil, "keep capability `CAP` (inside the jail's user namespace only; repeatable)")
+	fs.StringArrayVar(&o.rlimits, "rlimit", nil, "resource limit `NAME=SOFT[:HARD]` (nofile, nproc, core, cpu, fsize, as, ...; core is 0 unless given)")
+	fs.IntSliceVar(&o.passFDs, "pass-fd", nil, "pass open fd `N` to the command (renumbered from 3, in order; repeatable)")
 	fs.StringVar(&o.timeout, "timeout", "", "kill the jail after `DURATION` (e.g. 30s, 10m); exit status 124")
 	fs.StringVar(&o.killGrace, "kill-grace", "5s", "time between SIGTERM and SIGKILL on timeout")
+	fs.StringVar(&o.report, "report", "", "write the run report (JSON, docs/report.md) to `FILE` or fd:N when the run ends")
 	fs.StringVar(&o.logLevel, "log-level", "warn", "log `LEVEL`: debug, info, warn, error")
 	return fs, o
 }
 
 func cmdRun(args []string, stdout, stderr io.Writer) int {
+	// Nothing warden inherited reaches the jail unless named with
+	// --pass-fd (those travel as ExtraFiles, which ignore O_CLOEXEC).
+	unix.CloseRange(3, ^uint(0), unix.CLOSE_RANGE_CLOEXEC)
 	fs, o := runFlags()
 	fs.SetOutput(io.Discard)
 	if err := fs.Parse(args); err != nil {
-		return fail(stderr, fmt.Errorf("%w", sandbox.Usagef("%v", err)), "run `warden help run` for the flags")
+		return fail(stderr, sandbox.Usagef("%v", err), "run `warden help run` for the flags")
 	}
+	plan, warns, res, err := execRun(o, fs.Args(), stderr)
+	status := exitStatus(plan, res, err, stderr)
+	if o.report != "" {
+		rep := sandbox.NewReport(plan, sandbox.PolicyRef{Name: "flags", Source: "command line"}, res, err, status, warns)
+		if werr := writeReport(o.report, rep.JSON()); werr != nil {
+			fmt.Fprintf(stderr, "warden: error: --report %s: %v\n", o.report, werr)
+			if status == 0 {
+				status = exitWarden
+			}
+		}
+	}
+	return status
+}
+
+// execRun resolves and runs; every error it returns is warden's own or a
+// stage-2 failure, never the payload's.
+func execRun(o *runOpts, argv []string, stderr io.Writer) (*sandbox.Plan, []sandbox.Warning, *sandbox.Result, error) {
 	level := slog.LevelWarn
 	if err := level.UnmarshalText([]byte(o.logLevel)); err != nil {
-		return fail(stderr, sandbox.Usagef("--log-level %q: use debug, info, warn or error", o.logLevel))
+		return nil, nil, nil, sandbox.Usagef("--log-level %q: use debug, info, warn or error", o.logLevel)
 	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level})).With("stage", "parent")
-	opts, err := toOptions(o, fs.Args())
+	opts, err := toOptions(o, argv)
 	if err != nil {
-		return fail(stderr, err)
+		return nil, nil, nil, err
 	}
 	host, err := sandbox.RealHost()
 	if err != nil {
-		return fail(stderr, fmt.Errorf("inspect host: %w", err))
+		return nil, nil, nil, fmt.Errorf("inspect host: %w", err)
 	}
 	plan, warns, err := sandbox.Resolve(opts, host)
 	if err != nil {
-		return fail(stderr, err)
+		return nil, nil, nil, err
 	}
 	for _, w := range warns {
 		log.Info(w.What, "reason", w.Reason)
@@ -138,6 +165,11 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 	plan.LogLevel = strings.ToLower(level.String())
 	log.Debug("plan", "map", plan.MapMode, "mounts", len(plan.Mounts), "argv", plan.Argv)
 	res, err := sandbox.Run(plan, stderr)
+	return plan, warns, res, err
+}
+
+// exitStatus prints the error (if any) and chooses warden's exit status.
+func exitStatus(plan *sandbox.Plan, res *sandbox.Result, err error, stderr io.Writer) int {
 	if err != nil {
 		var se *sandbox.StageError
 		if errors.As(err, &se) && se.Step == "exec" {
@@ -162,6 +194,20 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 	return exitSignalBase + int(res.Signal)
 }
 
+// writeReport writes to FILE or to an inherited fd ("fd:N").
+func writeReport(dst string, b []byte) error {
+	if n, ok := strings.CutPrefix(dst, "fd:"); ok {
+		fd, err := strconv.Atoi(n)
+		if err != nil || fd < 0 {
+			return fmt.Errorf("want fd:N with N a file descriptor number")
+		}
+		f := os.NewFile(uintptr(fd), dst)
+		_, err = f.Write(b)
+		return err
+	}
+	return os.WriteFile(dst, b, 0o644)
+}
+
 func toOptions(o *runOpts, argv []string) (sandbox.Options, error) {
 	cwd, _ := os.Getwd()
 	opts := sandbox.Options{
@@ -173,6 +219,14 @@ func toOptions(o *runOpts, argv []string) (sandbox.Options, error) {
 		return opts, sandbox.Usagef("--map: %v", err)
 	}
 	opts.Map = m
+	opts.PassFDs = o.passFDs
+	for _, s := range o.rlimits {
+		r, err := sandbox.ParseRlimit(s)
+		if err != nil {
+			return opts, err
+		}
+		opts.Rlimits = append(opts.Rlimits, r)
+	}
 	for _, s := range o.ro {
 		opts.RO = append(opts.RO, sandbox.ParsePathMap(s, cwd))
 	}

@@ -1,0 +1,211 @@
+package sandbox
+
+import (
+	"encoding/json"
+	"fmt"
+	"sort"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/warden-sandbox/warden/sandbox/mount"
+)
+
+// ReportSchema is the version of the run report's JSON schema
+// (docs/report.md). It changes only when a field changes meaning or
+// disappears; new fields may appear within a version.
+const ReportSchema = 1
+
+// Protection states.
+const (
+	StateEnforced = "enforced"
+	StateDegraded = "degraded"
+	StateOff      = "off"
+)
+
+// Report is the run report (--report): what was enforced, how the run
+// ended, what it used.
+type Report struct {
+	Schema      int          `json:"schema"`
+	Warden      string       `json:"warden_version"`
+	Policy      PolicyRef    `json:"policy"`
+	Argv        []string     `json:"argv"`
+	Protections []Protection `json:"protections"`
+	Ending      ReportEnding `json:"ending"`
+	Usage       ReportUsage  `json:"usage"`
+	Warnings    []string     `json:"warnings"`
+	Error       *ReportError `json:"error,omitempty"`
+}
+
+// PolicyRef names the policy a run used.
+type PolicyRef struct {
+	Name   string `json:"name"`
+	Source string `json:"source"`
+	Hash   string `json:"hash"`
+}
+
+// Protection is one line of "what was in force".
+type Protection struct {
+	Name   string `json:"name"`
+	State  string `json:"state"`
+	Detail string `json:"detail"`
+}
+
+// ReportEnding says how the run ended.
+type ReportEnding struct {
+	Kind       string `json:"kind"` // exit|signal|timeout|oom|pids-limit|seccomp-kill|setup-error
+	ExitStatus int    `json:"exit_status"`
+	Code       *int   `json:"code,omitempty"`
+	Signal     string `json:"signal,omitempty"`
+}
+
+// ReportUsage is the run's resource use.
+type ReportUsage struct {
+	WallMs     float64 `json:"wall_ms"`
+	UserUsec   int64   `json:"user_usec"`
+	SystemUsec int64   `json:"system_usec"`
+	MaxRSSKiB  int64   `json:"max_rss_kib"`
+	// Cgroup holds the cgroup's accounting when limits ran in one.
+	Cgroup map[string]int64 `json:"cgroup,omitempty"`
+}
+
+// ReportError is the failure of a run that ended in setup-error.
+type ReportError struct {
+	Message string   `json:"message"`
+	Hints   []string `json:"hints"`
+}
+
+// Protections lists, from a plan, what a run puts in force. applied says
+// whether setup completed (false after a setup error: nothing was in force).
+func Protections(p *Plan, applied bool) []Protection {
+	st := func(s string) string {
+		if !applied {
+			return StateOff
+		}
+		return s
+	}
+	ns := func(name string, flag uintptr, detail string) Protection {
+		if p.Cloneflags&flag == 0 {
+			return Protection{Name: name, State: StateOff, Detail: "shared with the host"}
+		}
+		return Protection{Name: name, State: st(StateEnforced), Detail: detail}
+	}
+	var mapDesc []string
+	for _, m := range p.Maps.UID {
+		mapDesc = append(mapDesc, m.String())
+	}
+	out := []Protection{
+		ns("userns", syscall.CLONE_NEWUSER, fmt.Sprintf("map=%s uid %d inside; uid_map %s", p.MapMode, p.Maps.InsideUID, strings.Join(mapDesc, ", "))),
+		ns("mountns", syscall.CLONE_NEWNS, "own mount namespace"),
+		ns("pidns", syscall.CLONE_NEWPID, "own pid namespace; warden init is PID 1"),
+		ns("netns", syscall.CLONE_NEWNET, "own network namespace"),
+		ns("ipcns", syscall.CLONE_NEWIPC, "own IPC namespace"),
+		ns("utsns", syscall.CLONE_NEWUTS, "hostname "+p.Hostname),
+		ns("cgroupns", syscall.CLONE_NEWCGROUP, "own cgroup namespace"),
+		{Name: "mounts", State: st(StateEnforced), Detail: mountSummary(p.Mounts)},
+		{Name: "no_new_privs", State: st(StateEnforced), Detail: "set before exec"},
+		capsProtection(p, st),
+		{Name: "fds", State: st(StateEnforced), Detail: fmt.Sprintf("0-2 and %d passed", len(p.PassFDs))},
+		{Name: "environment", State: st(StateEnforced), Detail: fmt.Sprintf("%d variables (allow-list)", len(p.Env))},
+		{Name: "network", State: st(StateEnforced), Detail: "mode " + p.Net + ": loopback only"},
+		{Name: "seccomp", State: StateOff, Detail: "no filter in this plan"},
+	}
+	for _, r := range p.Rlimits {
+		out = append(out, Protection{Name: "rlimit." + r.Name, State: st(StateEnforced), Detail: fmt.Sprintf("soft %s hard %s", limitStr(r.Soft), limitStr(r.Hard))})
+	}
+	if p.Timeout > 0 {
+		out = append(out, Protection{Name: "timeout", State: st(StateEnforced), Detail: fmt.Sprintf("%s, then SIGTERM and %s grace", p.Timeout, p.KillGrace)})
+	}
+	return out
+}
+
+func capsProtection(p *Plan, st func(string) string) Protection {
+	if len(p.Caps) == 0 {
+		return Protection{Name: "capabilities", State: st(StateEnforced), Detail: "none (all sets empty, bounding included)"}
+	}
+	var names []string
+	for n, c := range capNames {
+		for _, k := range p.Caps {
+			if k == c {
+				names = append(names, "CAP_"+n)
+			}
+		}
+	}
+	sort.Strings(names)
+	return Protection{Name: "capabilities", State: st(StateEnforced), Detail: "kept in the jail's user namespace: " + strings.Join(names, ",")}
+}
+
+func limitStr(v uint64) string {
+	if v == ^uint64(0) {
+		return "unlimited"
+	}
+	return fmt.Sprint(v)
+}
+
+func mountSummary(ops []mount.Op) string {
+	var rw, ro []string
+	for _, o := range ops {
+		if o.Kind == mount.Bind {
+			if o.ReadOnly {
+				ro = append(ro, o.Target)
+			} else {
+				rw = append(rw, o.Target)
+			}
+		}
+	}
+	return fmt.Sprintf("%d ops; read-only: %s; read-write: %s", len(ops), strings.Join(ro, " "), strings.Join(rw, " "))
+}
+
+// NewReport builds the report of a finished (or failed) run. exitStatus is
+// the status warden exits with.
+func NewReport(p *Plan, pol PolicyRef, res *Result, runErr error, exitStatus int, warns []Warning) *Report {
+	r := &Report{Schema: ReportSchema, Warden: Version, Policy: pol, Warnings: []string{}}
+	for _, w := range warns {
+		r.Warnings = append(r.Warnings, w.String())
+	}
+	r.Ending.ExitStatus = exitStatus
+	if p != nil {
+		r.Argv = p.Argv
+	}
+	setupFailed := runErr != nil && (res == nil || res.Ending == EndSetupError)
+	if p != nil {
+		r.Protections = Protections(p, !setupFailed)
+	} else {
+		r.Protections = []Protection{}
+	}
+	if res != nil {
+		r.Usage.WallMs = float64(res.Wall) / float64(time.Millisecond)
+		if res.Usage != nil {
+			r.Usage.UserUsec, r.Usage.SystemUsec, r.Usage.MaxRSSKiB = res.Usage.UserUsec, res.Usage.SystemUsec, res.Usage.MaxRSSKiB
+		}
+	}
+	switch {
+	case setupFailed:
+		r.Ending.Kind = string(EndSetupError)
+		hints := Diagnose(runErr)
+		if hints == nil {
+			hints = []string{}
+		}
+		r.Error = &ReportError{Message: runErr.Error(), Hints: hints}
+	case res.Ending == EndExit:
+		r.Ending.Kind = string(EndExit)
+		c := res.Code
+		r.Ending.Code = &c
+	default:
+		r.Ending.Kind = string(res.Ending)
+		if res.Signal != 0 {
+			r.Ending.Signal = unixSignalName(res.Signal)
+		}
+	}
+	return r
+}
+
+// JSON renders the report, indented, with a final newline.
+func (r *Report) JSON() []byte {
+	b, err := json.MarshalIndent(r, "", "  ")
+	if err != nil {
+		panic(bug(err))
+	}
+	return append(b, '\n')
+}
+
