@@ -77,7 +77,7 @@ type decoder struct {
 // decodeLayer parses one file. dir is the file's directory ("" for built-ins).
 func decodeLayer(file, dir string, data []byte, env Env) (*layer, error) {
 	if len(data) > maxFileSize {
-		return nil, &PosError{File: file, Line: 1, Col: 1, Msg: fmt.Sprintf("file is %d bytes", len(data)), Hint: "policy files are limited to 1 MiB"}
+		return nil, &PosError{File: file, Line: 1, Col: 1, Msg: fmt.Sprintf("file is over %d bytes", maxFileSize), Hint: "policy files are limited to 1 MiB"}
 	}
 	var m map[string]any
 	if err := toml.Unmarshal(data, &m); err != nil {

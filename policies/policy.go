@@ -148,8 +148,9 @@ type Report struct {
 	File string // "" = none, "fd:N", or an absolute path
 }
 
-// IsSet reports whether some layer (a file or a flag) set key, or, for a
-// list or map key, any element of it.
+// IsSet reports whether some layer (a file or a flag) set key or anything
+// below it: an element of a list, an entry of a table, a key of a section
+// ("network").
 func (p *Policy) IsSet(key string) bool {
 	if _, ok := p.Origin[key]; ok {
 		return true
