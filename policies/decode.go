@@ -364,7 +364,7 @@ func (d *decoder) scalar(f field, key string, v any) (any, bool) {
 		}
 		return t, true
 	}
-	s, ok := d.str(key, v, f.kind != kText)
+	s, ok := d.str(key, v, true)
 	if !ok {
 		return nil, false
 	}

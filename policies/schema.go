@@ -11,7 +11,6 @@ type kind int
 
 const (
 	kString   kind = iota // a string, variables expanded
-	kText                 // a string, taken literally (description)
 	kEnum                 // one of field.enum
 	kPath                 // an absolute path after expansion, cleaned
 	kBool                 // true | false
@@ -35,8 +34,7 @@ type field struct {
 	// check validates and normalizes a string (kString, kList elements of
 	// kString); it returns the normal form, or a message and a hint.
 	check    func(s string) (norm, msg, hint string)
-	min, max int64 // kInt; kFloat: in (0, max], at least minFloat
-	doc      string
+	min, max int64 // kInt; max also bounds kFloat
 }
 
 var schema = []field{
