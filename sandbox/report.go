@@ -208,4 +208,3 @@ func (r *Report) JSON() []byte {
 	}
 	return append(b, '\n')
 }
-

@@ -5,7 +5,9 @@ package main
 import (
 	"bytes"
 	"crypto/sha256"
+	"encoding/json"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -15,6 +17,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/warden-sandbox/warden/sandbox/schematest"
 )
 
 // These tests run the real static binary ($WARDEN_BIN, built by make) as
@@ -370,4 +374,100 @@ func TestInteractive(t *testing.T) {
 	}
 	tmux("send-keys", "exit 7", "Enter")
 	waitFor("WARDEN-EXIT=7")
+}
+
+func TestReport(t *testing.T) {
+	e := newEnv(t)
+	dir := t.TempDir()
+	for _, tc := range []struct {
+		name   string
+		args   []string
+		kind   string
+		status int
+	}{
+		{"exit", []string{"--", "sh", "-c", "exit 3"}, "exit", 3},
+		{"signal", []string{"--", "sh", "-c", "kill -TERM $$"}, "signal", 143},
+		{"timeout", []string{"--timeout", "200ms", "--kill-grace", "200ms", "--", "sleep", "10"}, "timeout", 124},
+		{"setup-error", []string{"--ro", "/does/not/exist", "--", "true"}, "setup-error", 125},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			path := filepath.Join(dir, tc.name+".json")
+			r := e.run(t, nil, append([]string{"run", "--report", path}, tc.args...)...)
+			if r.code != tc.status {
+				t.Errorf("exit %d, want %d: %s", r.code, tc.status, r.stderr)
+			}
+			doc, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatalf("no report written: %v", err)
+			}
+			errs, err := schematest.Validate("../../docs/report.schema.json", doc)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, e := range errs {
+				t.Error(e)
+			}
+			var rep struct {
+				Ending struct {
+					Kind       string `json:"kind"`
+					ExitStatus int    `json:"exit_status"`
+				} `json:"ending"`
+			}
+			json.Unmarshal(doc, &rep)
+			if rep.Ending.Kind != tc.kind || rep.Ending.ExitStatus != tc.status {
+				t.Errorf("report ending %+v, want %s/%d", rep.Ending, tc.kind, tc.status)
+			}
+		})
+	}
+	// fd:N: the report goes to an inherited fd, which the payload itself
+	// must not see.
+	cmd := exec.Command(wardenBin(t), "run", "--report", "fd:3", "--", "sh", "-c", "ls /proc/self/fd")
+	cmd.Dir, cmd.Env = e.cwd, e.env
+	pr, pw, _ := os.Pipe()
+	cmd.ExtraFiles = []*os.File{pw}
+	out, err := cmd.Output()
+	pw.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc, _ := io.ReadAll(pr)
+	if !bytes.Contains(doc, []byte(`"kind": "exit"`)) {
+		t.Errorf("fd:3 report: %s", doc)
+	}
+	if n := len(strings.Fields(string(out))); n != 4 { // 0 1 2 + ls's own
+
+		t.Errorf("payload fds %q: the report fd leaked into the payload", out)
+	}
+}
+
+func TestPassFDAndRlimits(t *testing.T) {
+	e := newEnv(t)
+	f, _ := os.CreateTemp(t.TempDir(), "pass")
+	f.WriteString("passed-data\n")
+	f.Seek(0, 0)
+	leak, _ := os.Open("/etc/hostname") // opened on purpose, not passed
+	defer leak.Close()
+	dirfd, _ := os.Open(e.home) // the CVE-2024-21626 shape: a host directory fd
+	defer dirfd.Close()
+	cmd := exec.Command(wardenBin(t), "run", "--pass-fd", "3", "--rlimit", "nofile=64", "--", "sh", "-c",
+		"cat <&3; ls /proc/self/fd | tr '\\n' ' '; echo; ulimit -n; ulimit -c; ls /proc/self/fd/5/ 2>&1 | head -1")
+	cmd.Dir, cmd.Env = e.cwd, e.env
+	cmd.ExtraFiles = []*os.File{f, leak, dirfd} // fds 3, 4, 5 in warden
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("%v: %s", err, out)
+	}
+	lines := strings.Split(string(out), "\n")
+	if lines[0] != "passed-data" {
+		t.Errorf("--pass-fd 3: got %q", lines[0])
+	}
+	if fds := strings.Fields(lines[1]); len(fds) != 5 { // 0 1 2 3 + ls's own
+		t.Errorf("payload fds %v, want 0-3 (+ ls's own): the unpassed fds leaked", fds)
+	}
+	if lines[2] != "64" || lines[3] != "0" {
+		t.Errorf("nofile %q core %q, want 64 and 0", lines[2], lines[3])
+	}
+	if strings.Contains(lines[4], ".ssh") || strings.Contains(lines[4], "proj") {
+		t.Errorf("a leaked directory fd reaches the host tree: %q", lines[4])
+	}
 }
