@@ -237,27 +237,24 @@ type Data struct {
 // told apart by this bit in the syscall number.
 const x32Bit = 0x40000000
 
-// decide is the Go evaluation of p for d, given the native audit arch, the
-// syscall numbers nrs (name -> nr) and the highest known number knownMax.
-// It returns the policy action, before the audit transformation (see
-// Effective). Decide wraps it with the host's tables.
-func (p *Profile) decide(d Data, native uint32, isX86_64 bool, nrs map[string]int32, knownMax int32) Action {
-	if d.Arch != native {
+// decide is the Go evaluation of p for d, given the native ABI and the
+// profile's resolved table (see resolve). It returns the policy action,
+// before the audit transformation (see Effective). Decide wraps it with the
+// host's tables.
+func (p *Profile) decide(d Data, t *table) Action {
+	if d.Arch != t.arch.audit {
 		return KillProcess
 	}
 	nr := uint32(d.Nr)
-	if isX86_64 && nr >= x32Bit && nr != 0xffffffff {
+	if t.arch.x86_64 && nr >= x32Bit && nr != 0xffffffff {
 		return KillProcess
 	}
-	if nr > uint32(knownMax) {
+	if nr > uint32(t.knownMax) {
 		return enosys
 	}
 	var uncond *Rule
-	for i := range p.Rules {
+	for _, i := range t.byNr[d.Nr] {
 		r := &p.Rules[i]
-		if rn, ok := nrs[r.Syscall]; !ok || rn != d.Nr {
-			continue
-		}
 		if len(r.Args) == 0 {
 			if uncond == nil {
 				uncond = r

@@ -136,6 +136,7 @@ func libVersion() string {
 type table struct {
 	arch     arch
 	nrs      map[string]int32
+	byNr     map[int32][]int // rule indexes per syscall number, in profile order
 	knownMax int32
 }
 
@@ -146,14 +147,15 @@ func (p *Profile) resolve() (table, error) {
 	if err != nil {
 		return table{}, err
 	}
-	t := table{arch: a, nrs: make(map[string]int32, len(p.Rules))}
-	for _, r := range p.Rules {
+	t := table{arch: a, nrs: make(map[string]int32, len(p.Rules)), byNr: make(map[int32][]int, len(p.Rules))}
+	for i, r := range p.Rules {
 		nr, kind := syscallNr(r.Syscall)
 		switch kind {
 		case nameUnknown:
 			return table{}, fmt.Errorf("profile %s: %w", p.Name, checkName(r.Syscall))
 		case nameNative:
 			t.nrs[r.Syscall] = nr
+			t.byNr[nr] = append(t.byNr[nr], i)
 			t.knownMax = max(t.knownMax, nr)
 		}
 	}
@@ -168,7 +170,7 @@ func (p *Profile) Decide(d Data) (Action, error) {
 	if err != nil {
 		return Action{}, err
 	}
-	return p.decide(d, t.arch.audit, t.arch.x86_64, t.nrs, t.knownMax), nil
+	return p.decide(d, &t), nil
 }
 
 // NativeArch is the AUDIT_ARCH_* value of the native ABI.

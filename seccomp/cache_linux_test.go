@@ -1,0 +1,73 @@
+package seccomp
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"slices"
+	"testing"
+
+	"golang.org/x/sys/unix"
+)
+
+func TestCompileCached(t *testing.T) {
+	dir := t.TempDir()
+	p := mustResolve(t, "default", Options{})
+	want, err := Compile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := CompileCached(p, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Fatal("first CompileCached differs from Compile")
+	}
+	path := filepath.Join(dir, Key(p)+".bpf")
+	onDisk, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("cache file not written: %v", err)
+	}
+	if !bytes.Equal(onDisk, want) {
+		t.Fatal("cache file differs from Compile")
+	}
+	// A tampered program (keyctl allowed: the first instruction now returns
+	// ALLOW) must be detected and replaced.
+	bad := slices.Clone(want)
+	copy(bad, encode([]unix.SockFilter{{Code: unix.BPF_RET | unix.BPF_K, K: unix.SECCOMP_RET_ALLOW}}))
+	if err := os.WriteFile(path, bad, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	got, err = CompileCached(p, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Fatal("CompileCached used a tampered cache file")
+	}
+	if onDisk, _ = os.ReadFile(path); !bytes.Equal(onDisk, want) {
+		t.Error("tampered cache file was not replaced")
+	}
+	// Another profile gets another key.
+	q := mustResolve(t, "default", Options{IOUring: true})
+	if Key(p) == Key(q) {
+		t.Error("profiles with different rules share a cache key")
+	}
+}
+
+func BenchmarkCompileCached(b *testing.B) {
+	dir := b.TempDir()
+	p, err := Resolve("default", Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	if _, err := CompileCached(p, dir); err != nil {
+		b.Fatal(err)
+	}
+	for b.Loop() {
+		if _, err := CompileCached(p, dir); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
