@@ -213,10 +213,10 @@ func defaultProfile() *Profile {
 	return b.p
 }
 
-// strictProfile is default without personality, ptrace (not even with
-// ptrace = true it is listed, but Options still apply), the x86 LDT,
-// memfd_secret, SysV message queues' cousins kept; sockets limited to
-// AF_UNIX, AF_INET, AF_INET6 and AF_NETLINK.
+// strictProfile is default with sockets limited to AF_UNIX, AF_INET,
+// AF_INET6 and AF_NETLINK, and without personality, the x86 LDT and TLS
+// descriptors, memfd_secret, process_mrelease and remap_file_pages. ptrace,
+// io_uring and namespaces are denied as in default (Options still apply).
 func strictProfile() *Profile {
 	b := &builder{p: &Profile{Name: ProfileStrict, DefaultAction: eperm}}
 	addCommon(b)

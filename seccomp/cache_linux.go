@@ -49,9 +49,9 @@ func DefaultCacheDir() (string, error) {
 // recompiled and the file replaced. That catches corruption and stale
 // formats, not a crafted program that differs only for rare arguments, so
 // the cache directory must never be writable from inside a jail (warden
-// hides it; see docs/seccomp.md). Cache write failures are not errors: the
-// compiled program is returned with a Warning-free nil error, because a
-// read-only cache must not stop a run.
+// must hide it; see docs/seccomp.md). Cache write failures are not errors:
+// the compiled program is returned, because a read-only cache must not stop
+// a run.
 func CompileCached(p *Profile, cacheDir string) ([]byte, error) {
 	if p == nil {
 		return nil, nil
@@ -164,4 +164,3 @@ func verify(p *Profile, prog []byte) error {
 	}
 	return nil
 }
-

@@ -18,11 +18,11 @@ const maxInsns = 4096
 // plan is how a profile is split between the prologue and libseccomp.
 type plan struct {
 	t        table
-	def      Action              // effective default action
-	uncond   map[int32]Action    // effective unconditional actions (libseccomp)
-	libCond  map[int32][]Rule    // conditional rules for libseccomp (one action per syscall)
-	prologue []prologueBlock     // conditional rules the prologue checks, first match wins
-	order    []int32             // syscall numbers in first-seen order, for stable output
+	def      Action           // effective default action
+	uncond   map[int32]Action // effective unconditional actions (libseccomp)
+	libCond  map[int32][]Rule // conditional rules for libseccomp (one action per syscall)
+	prologue []prologueBlock  // conditional rules the prologue checks, first match wins
+	order    []int32          // syscall numbers in first-seen order, for stable output
 }
 
 type prologueBlock struct {

@@ -135,7 +135,7 @@ func checkCompile(t *testing.T, data []byte) {
 
 func FuzzCompile(f *testing.F) {
 	f.Add([]byte{})
-	f.Add([]byte{1, 0, 3, 2, 1, 1, 1, 6, 4, 2, 0, 0, 0, 0})                        // ioctl override of an allow
+	f.Add([]byte{1, 0, 3, 2, 1, 1, 1, 6, 4, 2, 0, 0, 0, 0})                            // ioctl override of an allow
 	f.Add([]byte{0, 0, 4, 4, 0, 1, 0, 7, 18, 0, 4, 1, 0, 0, 4, 2, 2, 0, 1, 0, 0})      // clone masks, several rules
 	f.Add([]byte{3, 1, 6, 5, 1, 2, 0, 3, 2, 0, 4, 3, 5, 5, 5, 1, 2, 5, 4, 9, 6, 2, 3}) // personality ranges, audit
 	f.Add([]byte{2, 2, 11, 7, 2, 0, 3, 0, 2, 1, 1, 5, 4, 0, 2, 3, 3, 3, 7, 8, 9, 10})
