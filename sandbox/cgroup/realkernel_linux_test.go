@@ -60,17 +60,23 @@ func inVMLane() bool { return os.Getenv("WARDEN_VMLANE") == "1" }
 func needControllers(t *testing.T, ctrls ...string) {
 	t.Helper()
 	r := realHost().probe()
-	var missing []string
+	var missing, reasons []string
 	for _, c := range ctrls {
 		if !r.Delegated || !contains(r.Controllers, c) {
 			missing = append(missing, c)
+			if why := r.Missing[c]; why != "" {
+				reasons = append(reasons, why)
+			}
 		}
 	}
 	if len(missing) == 0 {
 		return
 	}
+	if len(reasons) == 0 {
+		reasons = append(reasons, r.Problem)
+	}
 	why := fmt.Sprintf("needs a delegated cgroup2 subtree with the %s controller(s) (mode %s, delegated %v, controllers %q): %s",
-		strings.Join(missing, ", "), r.Mode, r.Delegated, r.Controllers, r.Problem)
+		strings.Join(missing, ", "), r.Mode, r.Delegated, r.Controllers, strings.Join(reasons, "; "))
 	if inVMLane() {
 		t.Fatal(why)
 	}
@@ -370,5 +376,38 @@ func removeTree(t *testing.T, dir string) {
 	}
 	if err := l.rmdir(dir); err != nil {
 		t.Errorf("clean up %s: %v", dir, err)
+	}
+}
+
+// TestSetupUndelegatedHost runs Setup for real where the caller has no
+// delegated cgroup (an unprivileged user on a hybrid or plain host): required
+// must refuse with a NotEnforcedError and best-effort must run without a
+// cgroup, with one warning per limit.
+func TestSetupUndelegatedHost(t *testing.T) {
+	r := realHost().probe()
+	if r.Delegated {
+		t.Skipf("needs a caller without a delegated cgroup (%s is delegated)", r.Dir)
+	}
+	if r.UserBus != "" {
+		t.Skipf("needs a host without a systemd user bus (found %s): Setup would ask it for a scope", r.UserBus)
+	}
+	l := Limits{Memory: 64 << 20, Pids: 64}
+	_, _, err := Setup(l, Required, "")
+	var ne *NotEnforcedError
+	if !errors.As(err, &ne) || len(ne.Hints()) < 2 {
+		t.Fatalf("Setup(required) = %v; want a NotEnforcedError with hints", err)
+	}
+	t.Logf("required: %v", err)
+	leaf, warns, err := Setup(l, BestEffort, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if leaf.Path() != "" || len(warns) != 3 {
+		t.Errorf("best-effort: Path() = %q, %d warnings %+v; want no cgroup and 3 warnings", leaf.Path(), len(warns), warns)
+	}
+	for _, w := range warns {
+		if got := leaf.Applied()[w.Limit]; !strings.HasPrefix(got, "degraded: ") {
+			t.Errorf("Applied()[%s] = %q; want degraded", w.Limit, got)
+		}
 	}
 }

@@ -359,3 +359,33 @@ func TestScopeRequest(t *testing.T) {
 		t.Errorf("startScopeDBus without a bus = %v; want a connect error", err)
 	}
 }
+
+func TestProbe(t *testing.T) {
+	t.Run("delegated, cpu missing", func(t *testing.T) {
+		k, del := delegatedFake(t)
+		k.WriteFile(filepath.Join(k.root, "user", "cgroup.subtree_control"), "-cpu")
+		r := k.host(nil).probe()
+		if !r.Delegated || r.Dir != del || r.Own != "/user/del" {
+			t.Errorf("probe = %+v; want delegated %s", r, del)
+		}
+		if diff := cmp.Diff(map[string]string{"cpu": "not delegated to " + del}, r.Missing); diff != "" {
+			t.Errorf("Missing mismatch (-want +got):\n%s", diff)
+		}
+		if !strings.Contains(r.Fix, "Delegate=cpu") {
+			t.Errorf("Fix = %q; want the drop-in", r.Fix)
+		}
+	})
+	t.Run("hybrid, not delegated", func(t *testing.T) {
+		k, del := delegatedFake(t)
+		k.put(k.root, "cgroup.controllers", "hugetlb\n")
+		k.put(filepath.Dir(k.root), "proc-cgroups", "#subsys_name\thierarchy\tnum_cgroups\tenabled\ncpu\t2\t1\t1\nmemory\t4\t1\t1\npids\t8\t1\t1\nblkio\t6\t1\t1\n")
+		k.readOnly[filepath.Join(del, "cgroup.procs")] = true
+		r := k.host(map[string]string{"XDG_RUNTIME_DIR": t.TempDir()}).probe()
+		if r.Delegated || r.UserBusErr == "" || len(r.Missing) != 4 {
+			t.Errorf("probe = %+v; want not delegated, no user bus, 4 missing", r)
+		}
+		if !strings.Contains(r.Missing["memory"], "cgroup v1 hierarchy") || r.Fix != fixUnified {
+			t.Errorf("Missing[memory] = %q, Fix = %q; want the hybrid explanation", r.Missing["memory"], r.Fix)
+		}
+	})
+}
