@@ -1,6 +1,7 @@
 package netns
 
 import (
+	"errors"
 	"fmt"
 	"strconv"
 )
@@ -111,7 +112,9 @@ func slirpPlan(f Features, pid int, o Options, apiSocket string) (plan, error) {
 		}
 		for _, port := range o.Publish {
 			if !port.is4() {
-				return plan{}, fmt.Errorf("publish %s: slirp4netns forwards only IPv4 host addresses", port)
+				return plan{}, &Error{Op: "publish " + port.String(),
+					Err:  errors.New("slirp4netns forwards only IPv4 host addresses"),
+					Hint: "publish on an IPv4 host address, or use --net pasta"}
 			}
 		}
 		p.argv = append(p.argv, "--api-socket="+apiSocket)
