@@ -32,6 +32,7 @@ const usage = `warden: run a command in a rootless jail
 
 Usage:
   warden run [flags] -- CMD [ARGS...]   create a jail, run CMD in it, tear it down
+  warden check [--json]                 host doctor: what works here, what blocks, the fix
   warden version                        print the version
   warden help [run]                     this text, or the flags of run
 
@@ -61,6 +62,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 	switch args[0] {
 	case "run":
 		return cmdRun(args[1:], stdout, stderr)
+	case "check":
+		return cmdCheck(args[1:], stdout, stderr)
 	case "version", "--version":
 		fmt.Fprintf(stdout, "warden %s\n", sandbox.Version)
 		return 0

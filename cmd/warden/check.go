@@ -1,0 +1,49 @@
+//go:build linux
+
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/spf13/pflag"
+
+	"github.com/warden-sandbox/warden/sandbox"
+)
+
+func cmdCheck(args []string, stdout, stderr io.Writer) int {
+	fs := pflag.NewFlagSet("check", pflag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	asJSON := fs.Bool("json", false, "print the checks as JSON")
+	if err := fs.Parse(args); err != nil {
+		return fail(stderr, sandbox.Usagef("check: %v", err))
+	}
+	checks := sandbox.RunChecks(sandbox.RealCheckEnv())
+	failed := false
+	for _, c := range checks {
+		failed = failed || c.Verdict == sandbox.CheckFail
+	}
+	if *asJSON {
+		b, _ := json.MarshalIndent(map[string]any{"checks": checks, "ok": !failed}, "", "  ")
+		fmt.Fprintf(stdout, "%s\n", b)
+	} else {
+		for _, c := range checks {
+			fmt.Fprintf(stdout, "%-5s %-16s %s\n", c.Verdict, c.Name, c.Measured)
+			if c.Fix != "" {
+				for i, l := range strings.Split(strings.TrimRight(c.Fix, "\n"), "\n") {
+					prefix := "fix:"
+					if i > 0 {
+						prefix = "    "
+					}
+					fmt.Fprintf(stdout, "%-22s %s %s\n", "", prefix, l)
+				}
+			}
+		}
+	}
+	if failed {
+		return 1
+	}
+	return 0
+}
