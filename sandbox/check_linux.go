@@ -38,14 +38,14 @@ type CheckEnv struct {
 	// Probe runs the user-namespace probe (a throwaway namespace).
 	Probe func() (ProbeResult, error)
 	// Cgroup inspects the cgroup setup.
-	Cgroup      func() cgroup.Report
-	Version     func(bin string, args ...string) string
-	UID         int
-	User        string
-	Exe         string // warden's install path, for the AppArmor profile
-	KernelLine  string
-	SubUID      []userns.IDMap
-	SubGID      []userns.IDMap
+	Cgroup       func() cgroup.Report
+	Version      func(bin string, args ...string) string
+	UID          int
+	User         string
+	Exe          string // warden's install path, for the AppArmor profile
+	KernelLine   string
+	SubUID       []userns.IDMap
+	SubGID       []userns.IDMap
 	SeccompAvail func() (string, error)
 }
 

@@ -102,7 +102,9 @@ func TestChecksBlockers(t *testing.T) {
 			}
 		}, "network helpers", CheckWarn, "apt install passt"},
 		{"no overlay", func(e *CheckEnv) {
-			e.Probe = func() (ProbeResult, error) { return ProbeResult{Mount: "ok", Overlay: "mount overlay: no such device", Fuse: "ok"}, nil }
+			e.Probe = func() (ProbeResult, error) {
+				return ProbeResult{Mount: "ok", Overlay: "mount overlay: no such device", Fuse: "ok"}, nil
+			}
 		}, "overlayfs", CheckWarn, "fuse-overlayfs"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -25,4 +25,3 @@ func seccompAvail() (string, error) {
 	}
 	return s, nil
 }
-
