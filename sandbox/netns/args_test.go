@@ -38,7 +38,8 @@ func without(f Features, flags ...string) Features {
 func TestHelperArgv(t *testing.T) {
 	pasta, slirp := realFeatures(t, ModePasta), realFeatures(t, ModeSlirp)
 	web := Port{HostIP: "127.0.0.1", HostPort: 8080, JailPort: 80, Proto: "tcp"}
-	dns := Port{HostIP: "0.0.0.0", HostPort: 5353, JailPort: 53, Proto: "udp"}
+	dns := Port{HostIP: "0.0.0.0", HostPort: 53, JailPort: 53, Proto: "udp"}
+	dnsRemap := Port{HostIP: "0.0.0.0", HostPort: 5353, JailPort: 53, Proto: "udp"}
 	v6 := Port{HostIP: "::1", HostPort: 8443, JailPort: 443, Proto: "tcp"}
 	const pid, sock = 4242, "/run/user/1000/warden/j1/slirp4netns.sock"
 	tests := []struct {
@@ -60,7 +61,13 @@ func TestHelperArgv(t *testing.T) {
 			o: Options{AllowHostLoopback: true}},
 		{name: "pasta-root-no-runas", mode: ModePasta, f: without(pasta, "--runas"), euid: 0,
 			wantErr: "does not support --runas"},
+		{name: "pasta-udp-remap-old", mode: ModePasta, f: pasta, euid: 1000, o: Options{Publish: []Port{dnsRemap}},
+			wantErr: "loses the replies"},
+		{name: "pasta-udp-remap-new", mode: ModePasta, f: Features{Binary: pasta.Binary, Version: "2024_06_24.1ee2eca", Flags: pasta.Flags},
+			euid: 1000, o: Options{Publish: []Port{dnsRemap}}},
 		{name: "slirp4netns-default", mode: ModeSlirp, f: slirp},
+		{name: "slirp4netns-udp-blocked-loopback", mode: ModeSlirp, f: slirp, o: Options{Publish: []Port{dns}},
+			wantErr: "cannot answer published UDP"},
 		{name: "slirp4netns-publish-loopback", mode: ModeSlirp, f: slirp,
 			o: Options{Publish: []Port{web, dns}, AllowHostLoopback: true, MTU: 1500}},
 		{name: "slirp4netns-no-sandbox", mode: ModeSlirp, f: without(slirp, "--enable-sandbox", "--enable-seccomp"),

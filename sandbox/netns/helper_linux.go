@@ -186,14 +186,16 @@ func (h *Helper) start(mode Mode, f Features, o Options) error {
 // We do this because PR_SET_PDEATHSIG fires when the thread that forked the
 // child exits, not the process (prctl(2)); on an ordinary goroutine the Go
 // runtime could retire that thread while the helper runs and kill it early.
-// The goroutine never unlocks, so its thread ends only after the helper is
-// reaped. If warden dies, even by SIGKILL, every thread exits and the kernel
-// sends the helper SIGKILL.
+// If warden dies, even by SIGKILL, every thread exits and the kernel sends
+// the helper SIGKILL. After the reap we unlock rather than let the thread
+// die with the goroutine: other children started on this thread earlier
+// (the jail's stage-2, say) may carry a Pdeathsig of their own.
 func (h *Helper) startLocked() error {
 	started := make(chan error, 1)
 	h.exited = make(chan struct{})
 	go func() {
 		runtime.LockOSThread()
+		defer runtime.UnlockOSThread()
 		if err := h.cmd.Start(); err != nil {
 			started <- err
 			close(h.exited)
@@ -223,8 +225,14 @@ func (h *Helper) watchJail(pidfd int, stopR *os.File) {
 	}
 }
 
+// kill takes the final counters and SIGKILLs the helper. The counters go
+// first: the jail's interface is the helper's tap device, which vanishes
+// with the helper's last fd.
 func (h *Helper) kill() {
 	h.mu.Lock()
+	if h.netdev != nil && !h.killed {
+		_ = h.readCountersLocked()
+	}
 	h.killed = true
 	h.mu.Unlock()
 	// Process.Kill goes through a pidfd: it cannot hit a reused pid.
@@ -356,7 +364,7 @@ func (h *Helper) Info() Info { return h.info }
 func (h *Helper) Counters() (rx, tx uint64, err error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if h.netdev == nil {
+	if h.netdev == nil || h.killed {
 		return h.rx, h.tx, nil
 	}
 	if err := h.readCountersLocked(); err != nil {
@@ -390,13 +398,6 @@ func (h *Helper) Stop() error {
 }
 
 func (h *Helper) stop() error {
-	h.mu.Lock()
-	if h.netdev != nil {
-		_ = h.readCountersLocked()
-		h.netdev.Close()
-		h.netdev = nil
-	}
-	h.mu.Unlock()
 	var errs []error
 	if h.cmd != nil && h.cmd.Process != nil {
 		early := false
@@ -417,6 +418,14 @@ func (h *Helper) stop() error {
 				h.info.Mode, h.waitErr, strings.TrimSpace(h.stderr.String())))
 		}
 	}
+	h.mu.Lock()
+	if h.netdev != nil {
+		// kill took the final counters; a helper that exited on its own
+		// took its tap device along, so there is nothing left to read.
+		h.netdev.Close()
+		h.netdev = nil
+	}
+	h.mu.Unlock()
 	if h.stopW != nil {
 		h.stopW.Close()
 	}
