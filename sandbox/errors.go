@@ -6,6 +6,8 @@ import (
 	"os"
 	"strings"
 	"syscall"
+
+	"github.com/warden-sandbox/warden/sandbox/cgroup"
 )
 
 // StageError reports a failure inside stage-2. It crosses the process
@@ -71,6 +73,10 @@ func bug(err error) error {
 // Diagnose maps an error to hint lines for the user: the cause when it is
 // the host's, and the fix.
 func Diagnose(err error) []string {
+	var ne *cgroup.NotEnforcedError
+	if errors.As(err, &ne) {
+		return ne.Hints()
+	}
 	var se *StageError
 	if errors.As(err, &se) {
 		switch {
@@ -82,6 +88,8 @@ func Diagnose(err error) []string {
 		case se.Step == "mount" && se.Errno == syscall.EPERM:
 			return []string{"bind mounts in a user namespace cannot drop ro/nosuid/nodev/noexec that the source mount has " +
 				"(mount_namespaces(7), \"locked\" flags); mount the path read-only or pick another source"}
+		case se.Step == "seccomp":
+			return []string{"the kernel refused the seccomp filter; run `warden check` (seccomp) or use --seccomp none to run without one"}
 		case se.Step == "mount" && se.Errno == syscall.ENOENT:
 			return []string{"a source path disappeared between planning and mounting, or does not exist"}
 		}

@@ -9,6 +9,8 @@ import (
 	"syscall"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/warden-sandbox/warden/seccomp"
 )
 
 // lookPath finds argv0 in the jail's PATH (from the plan's environment, not
@@ -95,6 +97,15 @@ func spawnPayload(p *Plan) (int, *StageError) {
 		fds := []uintptr{0, 1, 2}
 		for i := range p.PassFDs {
 			fds = append(fds, uintptr(fdPass+i))
+		}
+		// seccomp goes last, on this thread only (no TSYNC): init's other
+		// threads stay unfiltered, and the filter need not allow anything
+		// warden does before this point (bubblewrap and runc do the same).
+		if len(p.Seccomp) > 0 {
+			if _, err := seccomp.Install(p.Seccomp, false); err != nil {
+				ch <- result{err: stageErr("seccomp", "seccomp(SECCOMP_SET_MODE_FILTER)", p.SeccompName, err)}
+				return
+			}
 		}
 		restore, e := setRlimits(p.Rlimits)
 		if e != nil {

@@ -3,6 +3,9 @@ package sandbox
 import (
 	"time"
 
+	"github.com/warden-sandbox/warden/sandbox/cgroup"
+	"github.com/warden-sandbox/warden/seccomp"
+
 	"github.com/warden-sandbox/warden/sandbox/mount"
 	"github.com/warden-sandbox/warden/userns"
 )
@@ -11,7 +14,12 @@ import (
 var Version = "dev"
 
 // PathMap is a host path shown at a jail path.
-type PathMap struct{ Src, Dst string }
+type PathMap struct {
+	Src, Dst string
+	// Origin names where the entry came from for error messages: a flag
+	// ("--ro") or a policy position ("policy ci.toml:12:3: filesystem.ro[0]").
+	Origin string
+}
 
 // Options are what the user asked for, from flags (and, through Resolve's
 // caller, from a policy). Zero values mean "the default".
@@ -36,6 +44,21 @@ type Options struct {
 	CapAdd []string
 	// KillGrace is the time between SIGTERM and SIGKILL on timeout.
 	KillGrace time.Duration
+	// Mounts are [[filesystem.mount]] entries of a policy.
+	Mounts []MountSpec
+	// Limits are cgroup limits, applied as LimitsMode says.
+	Limits     cgroup.Limits
+	LimitsMode cgroup.Mode
+	// Seccomp is a profile name or JSON path ("" = default), tuned by
+	// SeccompOpts.
+	Seccomp     string
+	SeccompOpts seccomp.Options
+	// Policy names the policy these options came from, for the report.
+	Policy PolicyRef
+	// Report is where the run report goes ("" = nowhere).
+	Report string
+	// SeccompCache is the directory of compiled filters ("" = no cache).
+	SeccompCache string
 }
 
 // Plan decides everything about one run. Stage-2 reads nothing but the
@@ -64,6 +87,16 @@ type Plan struct {
 	KillGrace time.Duration `json:"kill_grace"`
 	LogLevel  string        `json:"log_level"`
 	Rlimits   []Rlimit      `json:"rlimits,omitempty"`
+	// Seccomp is the compiled filter (struct sock_filter array), nil for
+	// none; SeccompName says which profile it is.
+	Seccomp      []byte `json:"seccomp,omitempty"`
+	SeccompName  string `json:"seccomp_name"`
+	SeccompAudit bool   `json:"seccomp_audit,omitempty"`
+	// Limits and LimitsMode are applied by the parent (host side).
+	Limits     cgroup.Limits `json:"-"`
+	LimitsMode cgroup.Mode   `json:"-"`
+	// Policy is carried for the report only.
+	Policy PolicyRef `json:"-"`
 	// PassFDs are the caller's fd numbers; stage-2 receives them from fd
 	// 6 on and gives them to the payload from fd 3 on.
 	PassFDs []int `json:"pass_fds,omitempty"`

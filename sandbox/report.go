@@ -108,7 +108,7 @@ func Protections(p *Plan, applied bool) []Protection {
 		{Name: "fds", State: st(StateEnforced), Detail: fmt.Sprintf("0-2 and %d passed", len(p.PassFDs))},
 		{Name: "environment", State: st(StateEnforced), Detail: fmt.Sprintf("%d variables (allow-list)", len(p.Env))},
 		{Name: "network", State: st(StateEnforced), Detail: "mode " + p.Net + ": loopback only"},
-		{Name: "seccomp", State: StateOff, Detail: "no filter in this plan"},
+		seccompProtection(p, st),
 	}
 	for _, r := range p.Rlimits {
 		out = append(out, Protection{Name: "rlimit." + r.Name, State: st(StateEnforced), Detail: fmt.Sprintf("soft %s hard %s", limitStr(r.Soft), limitStr(r.Hard))})
@@ -117,6 +117,17 @@ func Protections(p *Plan, applied bool) []Protection {
 		out = append(out, Protection{Name: "timeout", State: st(StateEnforced), Detail: fmt.Sprintf("%s, then SIGTERM and %s grace", p.Timeout, p.KillGrace)})
 	}
 	return out
+}
+
+func seccompProtection(p *Plan, st func(string) string) Protection {
+	if len(p.Seccomp) == 0 {
+		return Protection{Name: "seccomp", State: StateOff, Detail: "profile " + p.SeccompName + ": no filter"}
+	}
+	d := fmt.Sprintf("profile %s (%d BPF instructions)", p.SeccompName, len(p.Seccomp)/8)
+	if p.SeccompAudit {
+		d += "; audit on"
+	}
+	return Protection{Name: "seccomp", State: st(StateEnforced), Detail: d}
 }
 
 func capsProtection(p *Plan, st func(string) string) Protection {
@@ -159,6 +170,9 @@ func mountSummary(ops []mount.Op) string {
 // NewReport builds the report of a finished (or failed) run. exitStatus is
 // the status warden exits with.
 func NewReport(p *Plan, pol PolicyRef, res *Result, runErr error, exitStatus int, warns []Warning) *Report {
+	if p != nil && pol == (PolicyRef{}) {
+		pol = p.Policy
+	}
 	r := &Report{Schema: ReportSchema, Warden: Version, Policy: pol, Warnings: []string{}}
 	for _, w := range warns {
 		r.Warnings = append(r.Warnings, w.String())
@@ -174,6 +188,29 @@ func NewReport(p *Plan, pol PolicyRef, res *Result, runErr error, exitStatus int
 		r.Protections = []Protection{}
 	}
 	if res != nil {
+		for _, w := range res.Warnings {
+			r.Warnings = append(r.Warnings, w.String())
+		}
+		names := make([]string, 0, len(res.Limits))
+		for n := range res.Limits {
+			names = append(names, n)
+		}
+		sort.Strings(names)
+		for _, n := range names {
+			state, why, _ := strings.Cut(res.Limits[n], ": ")
+			if state == StateOff && why == "" {
+				why = "not requested"
+			}
+			if setupFailed {
+				state = StateOff
+			}
+			r.Protections = append(r.Protections, Protection{Name: "limit." + n, State: state, Detail: why})
+		}
+		if c := res.Cgroup; c != nil {
+			r.Usage.Cgroup = map[string]int64{"memory_peak": c.MemoryPeak, "oom": c.OOM, "oom_kill": c.OOMKill,
+				"cpu_usage_usec": c.CPUUsageUsec, "cpu_user_usec": c.CPUUserUsec, "cpu_system_usec": c.CPUSystemUsec,
+				"cpu_throttled_usec": c.ThrottledUsec, "pids_peak": c.PidsPeak, "pids_max_events": c.PidsMaxEvents}
+		}
 		r.Usage.WallMs = float64(res.Wall) / float64(time.Millisecond)
 		if res.Usage != nil {
 			r.Usage.UserUsec, r.Usage.SystemUsec, r.Usage.MaxRSSKiB = res.Usage.UserUsec, res.Usage.SystemUsec, res.Usage.MaxRSSKiB

@@ -11,7 +11,9 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/warden-sandbox/warden/sandbox/cgroup"
 	"github.com/warden-sandbox/warden/sandbox/mount"
+	"github.com/warden-sandbox/warden/seccomp"
 	"github.com/warden-sandbox/warden/userns"
 )
 
@@ -21,11 +23,6 @@ var systemDirs = []string{"/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "
 
 // devNodes are bound from the host into the jail's own /dev.
 var devNodes = []string{"null", "zero", "full", "random", "urandom", "tty"}
-
-// credentialPaths are hidden under $HOME when $HOME itself is bound (the
-// current directory is $HOME): the usual places of keys and tokens.
-var credentialPaths = []string{".ssh", ".gnupg", ".aws", ".azure", ".config/gcloud", ".kube", ".docker",
-	".netrc", ".git-credentials", ".password-store", ".pki", ".local/share/keyrings"}
 
 const defaultCloneflags = syscall.CLONE_NEWUSER | syscall.CLONE_NEWNS | syscall.CLONE_NEWPID |
 	syscall.CLONE_NEWNET | syscall.CLONE_NEWIPC | syscall.CLONE_NEWUTS | syscall.CLONE_NEWCGROUP
@@ -84,6 +81,19 @@ func Resolve(o Options, h *Host) (*Plan, []Warning, error) {
 		return nil, nil, err
 	}
 	p.Mounts, p.Cwd = ops, cwd
+	if err := resolveSeccomp(o, p); err != nil {
+		return nil, nil, err
+	}
+	p.Limits, p.LimitsMode, p.Policy = o.Limits, o.LimitsMode, o.Policy
+	if p.LimitsMode == "" {
+		p.LimitsMode = cgroup.Off
+	}
+	if err := o.Limits.Validate(); err != nil {
+		return nil, nil, Usagef("limits: %v", err)
+	}
+	if p.LimitsMode == cgroup.Off && len(o.Limits.Requested()) > 0 {
+		return nil, nil, Usagef("limits %s are set but limits.enforce is \"off\"; use --limits=required or best-effort", strings.Join(o.Limits.Requested(), ", "))
+	}
 	return p, warns, nil
 }
 
@@ -221,25 +231,14 @@ func resolveMounts(o Options, h *Host) ([]mount.Op, string, error) {
 		ops = append(ops, mount.Op{Kind: mount.Tmpfs, Target: home, Data: "mode=0700"})
 	}
 
-	// User paths: the current directory, then --ro/--rw/--tmpfs, applied
+	// User paths (--ro/--rw/--tmpfs/--hide and the policy's), applied
 	// parents first so a later, deeper path is not hidden by an earlier one.
 	var user []mount.Op
 	cwd := path.Clean(h.Cwd)
-	if cwd != "/" && !isSystemPath(cwd) {
-		src, err := h.EvalSymlinks(cwd)
-		if err != nil {
-			return nil, "", fmt.Errorf("current directory %s: %w", cwd, err)
-		}
-		user = append(user, mount.Op{Kind: mount.Bind, Source: src, Target: cwd})
-		if cwd == home {
-			for _, c := range credentialPaths {
-				if op, ok := hideOp(h, path.Join(home, c)); ok {
-					user = append(user, op)
-				}
-			}
-		}
-	}
 	for _, m := range o.RO {
+		if skipCwdBind(m, cwd) {
+			continue
+		}
 		op, err := bindOp(h, "--ro", m, true)
 		if err != nil {
 			return nil, "", err
@@ -247,11 +246,33 @@ func resolveMounts(o Options, h *Host) ([]mount.Op, string, error) {
 		user = append(user, op)
 	}
 	for _, m := range o.RW {
+		if skipCwdBind(m, cwd) {
+			continue
+		}
 		op, err := bindOp(h, "--rw", m, false)
 		if err != nil {
 			return nil, "", err
 		}
 		user = append(user, op)
+	}
+	for _, m := range o.Mounts {
+		switch m.Type {
+		case "tmpfs":
+			data := "mode=0755"
+			if m.Size > 0 {
+				data += fmt.Sprintf(",size=%d", m.Size)
+			}
+			user = append(user, mount.Op{Kind: mount.Tmpfs, Target: path.Clean(m.Target), Data: data, ReadOnly: m.ReadOnly})
+		default:
+			op, err := bindOp(h, "mount", PathMap{Src: m.Source, Dst: m.Target, Origin: m.Origin}, m.ReadOnly)
+			if err != nil {
+				if m.Optional {
+					continue
+				}
+				return nil, "", err
+			}
+			user = append(user, op)
+		}
 	}
 	for _, t := range o.Tmpfs {
 		if !path.IsAbs(t) {
@@ -259,13 +280,19 @@ func resolveMounts(o Options, h *Host) ([]mount.Op, string, error) {
 		}
 		user = append(user, mount.Op{Kind: mount.Tmpfs, Target: path.Clean(t), Data: "mode=0755"})
 	}
-	var hides []mount.Op
 	for _, p := range o.Hide {
 		if !path.IsAbs(p) {
 			return nil, "", Usagef("--hide %s: the path must be absolute", p)
 		}
 		if op, ok := hideOp(h, path.Clean(p)); ok {
-			hides = append(hides, op)
+			user = append(user, op)
+		}
+	}
+	// The compiled-filter cache must not be writable from a jail: a payload
+	// could plant a weaker filter for the next run.
+	if o.SeccompCache != "" {
+		if op, ok := hideOp(h, o.SeccompCache); ok {
+			user = append(user, op)
 		}
 	}
 	for _, u := range user {
@@ -273,8 +300,7 @@ func resolveMounts(o Options, h *Host) ([]mount.Op, string, error) {
 			return nil, "", Usagef("mount target %s: cannot replace the jail's root or /proc", u.Target)
 		}
 	}
-	ops = overlay(ops, user)
-	ops = append(ops, hides...)
+	ops = pruneHides(overlay(ops, user))
 	wd := cwd
 	if o.Chdir != "" {
 		if !path.IsAbs(o.Chdir) {
@@ -313,6 +339,36 @@ func overlay(base, user []mount.Op) []mount.Op {
 	return append(out, uniq...)
 }
 
+// pruneHides drops hides of paths that no bind shows: under the jail's own
+// tmpfs (an empty $HOME) there is nothing to hide, and hiding a directory
+// that a deeper bind needs as its mount point would break that bind.
+func pruneHides(ops []mount.Op) []mount.Op {
+	out := ops[:0:0]
+	for i, o := range ops {
+		if o.Kind != mount.Hide {
+			out = append(out, o)
+			continue
+		}
+		shown := false
+		for _, b := range ops[:i] {
+			if (b.Kind == mount.Bind) && (o.Target == b.Target || strings.HasPrefix(o.Target, b.Target+"/")) {
+				shown = true
+			}
+		}
+		if shown {
+			out = append(out, o)
+		}
+	}
+	return out
+}
+
+// skipCwdBind drops a bind of the current directory when that is / or a
+// system directory: the view already shows those read-only, and a
+// read-write / would replace the jail's root.
+func skipCwdBind(m PathMap, cwd string) bool {
+	return m.Src == cwd && m.Dst == cwd && (cwd == "/" || isSystemPath(cwd))
+}
+
 func depth(p string) int { return strings.Count(path.Clean(p), "/") }
 
 func isSystemPath(p string) bool {
@@ -325,6 +381,9 @@ func isSystemPath(p string) bool {
 }
 
 func bindOp(h *Host, flag string, m PathMap, ro bool) (mount.Op, error) {
+	if m.Origin != "" {
+		flag = m.Origin
+	}
 	if !path.IsAbs(m.Dst) {
 		return mount.Op{}, Usagef("%s %s:%s: the target must be an absolute path", flag, m.Src, m.Dst)
 	}
@@ -364,4 +423,29 @@ func hideOp(h *Host, p string) (mount.Op, bool) {
 		return mount.Op{}, false
 	}
 	return mount.Op{Kind: mount.Hide, Target: p, File: !fi.IsDir(), Optional: true}, true
+}
+
+func resolveSeccomp(o Options, p *Plan) error {
+	name := o.Seccomp
+	if name == "" {
+		name = "default"
+	}
+	prof, err := seccomp.Resolve(name, o.SeccompOpts)
+	if err != nil {
+		return Usagef("seccomp profile %s: %v", name, err)
+	}
+	p.SeccompName = name
+	if prof == nil {
+		return nil
+	}
+	p.SeccompAudit = prof.Audit
+	if o.SeccompCache != "" {
+		p.Seccomp, err = seccomp.CompileCached(prof, o.SeccompCache)
+	} else {
+		p.Seccomp, err = seccomp.Compile(prof)
+	}
+	if err != nil {
+		return fmt.Errorf("compile seccomp profile %s: %w", name, err)
+	}
+	return nil
 }

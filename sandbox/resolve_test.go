@@ -12,6 +12,8 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/warden-sandbox/warden/policies"
+	"github.com/warden-sandbox/warden/sandbox/cgroup"
 	"github.com/warden-sandbox/warden/sandbox/mount"
 	"github.com/warden-sandbox/warden/userns"
 )
@@ -80,26 +82,54 @@ func fakeHost(cwd string) *Host {
 	}
 }
 
+// policyOptions is what cmd/warden does: load a built-in policy for the
+// host, then translate it.
+func policyOptions(t *testing.T, name string, h *Host) Options {
+	t.Helper()
+	pol, err := policies.Load(name, PolicyEnv(h, func(string) (string, bool) { return "", false }, nil, h.Cwd, "/tmp"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	o, err := OptionsFromPolicy(pol, []string{"true"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return o
+}
+
 func TestResolveGolden(t *testing.T) {
 	for _, tc := range []struct {
-		name string
-		cwd  string
-		o    Options
+		name, policy string
+		cwd          string
+		mod          func(*Options)
 	}{
-		{"default", "/home/alice/src", Options{}},
-		{"cwd-is-home", "/home/alice", Options{}},
-		{"cwd-outside-home", "/tmp/build", Options{}},
-		{"cwd-root", "/", Options{}},
-		{"ro-flag", "/home/alice/src", Options{RO: []PathMap{{"/srv/data", "/data"}, {"/home/alice/latest", "/latest"}}}},
-		{"rw-flag", "/home/alice/src", Options{RW: []PathMap{{"/srv/data", "/srv/data"}}}},
-		{"ro-file", "/home/alice/src", Options{RO: []PathMap{{"/srv/data/one.csv", "/in.csv"}}}},
-		{"tmpfs-flag", "/home/alice/src", Options{Tmpfs: []string{"/scratch", "/home/alice/src/cache"}}},
-		{"hide-flag", "/home/alice/src", Options{Hide: []string{"/srv/data", "/home/alice/.netrc", "/does/not/exist"}}},
-		{"rw-replaces-tmp", "/home/alice/src", Options{RW: []PathMap{{"/tmp/build", "/tmp"}}}},
+		{"default", "default", "/home/alice/src", nil},
+		{"cwd-is-home", "default", "/home/alice", nil},
+		{"cwd-outside-home", "default", "/tmp/build", nil},
+		{"cwd-root", "default", "/", nil},
+		{"strict", "strict", "/home/alice/src", nil},
+		{"build", "build", "/home/alice/src", nil},
+		{"ro-flag", "default", "/home/alice/src", func(o *Options) {
+			o.RO = append(o.RO, PathMap{Src: "/srv/data", Dst: "/data"}, PathMap{Src: "/home/alice/latest", Dst: "/latest"})
+		}},
+		{"rw-flag", "default", "/home/alice/src", func(o *Options) { o.RW = append(o.RW, PathMap{Src: "/srv/data", Dst: "/srv/data"}) }},
+		{"ro-file", "default", "/home/alice/src", func(o *Options) { o.RO = append(o.RO, PathMap{Src: "/srv/data/one.csv", Dst: "/in.csv"}) }},
+		{"tmpfs-flag", "default", "/home/alice/src", func(o *Options) { o.Tmpfs = append(o.Tmpfs, "/scratch", "/home/alice/src/cache") }},
+		{"hide-flag", "default", "/home/alice/src", func(o *Options) { o.Hide = append(o.Hide, "/srv/data", "/home/alice/.netrc", "/does/not/exist") }},
+		{"rw-replaces-tmp", "default", "/home/alice/src", func(o *Options) { o.RW = append(o.RW, PathMap{Src: "/tmp/build", Dst: "/tmp"}) }},
+		{"policy-mounts", "default", "/home/alice/src", func(o *Options) {
+			o.Mounts = append(o.Mounts, MountSpec{Type: "bind", Source: "/srv/data", Target: "/mnt/data", ReadOnly: true},
+				MountSpec{Type: "bind", Source: "/nope", Target: "/mnt/nope", Optional: true},
+				MountSpec{Type: "tmpfs", Target: "/mnt/scratch", Size: 64 << 20})
+		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			tc.o.Argv = []string{"true"}
-			p, _, err := Resolve(tc.o, fakeHost(tc.cwd))
+			h := fakeHost(tc.cwd)
+			o := policyOptions(t, tc.policy, h)
+			if tc.mod != nil {
+				tc.mod(&o)
+			}
+			p, _, err := Resolve(o, h)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -128,8 +158,12 @@ func TestResolveErrors(t *testing.T) {
 		want string
 	}{
 		{"no command", Options{}, "no command given"},
-		{"missing ro source", Options{Argv: []string{"x"}, RO: []PathMap{{"/nope", "/nope"}}}, "--ro /nope: no such file"},
-		{"relative target", Options{Argv: []string{"x"}, RW: []PathMap{{"/srv/data", "data"}}}, "must be an absolute path"},
+		{"missing ro source", Options{Argv: []string{"x"}, RO: []PathMap{{Src: "/nope", Dst: "/nope"}}}, "--ro /nope: no such file"},
+		{"missing policy source", Options{Argv: []string{"x"}, RO: []PathMap{{Src: "/nope", Dst: "/nope", Origin: "policy ci.toml:3:7: filesystem.ro[0]"}}},
+			"policy ci.toml:3:7: filesystem.ro[0] /nope: no such file"},
+		{"relative target", Options{Argv: []string{"x"}, RW: []PathMap{{Src: "/srv/data", Dst: "data"}}}, "must be an absolute path"},
+		{"limits with enforce off", Options{Argv: []string{"x"}, LimitsMode: "off", Limits: cgroup.Limits{Memory: 1 << 30}}, "limits.enforce"},
+		{"unknown seccomp profile", Options{Argv: []string{"x"}, Seccomp: "bogus"}, "seccomp profile bogus"},
 		{"relative tmpfs", Options{Argv: []string{"x"}, Tmpfs: []string{"scratch"}}, "--tmpfs scratch"},
 		{"replace root", Options{Argv: []string{"x"}, Tmpfs: []string{"/"}}, "cannot replace the jail's root"},
 		{"bad env", Options{Argv: []string{"x"}, Env: []string{"NOEQUALS"}}, "want KEY=VALUE"},

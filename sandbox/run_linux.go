@@ -3,6 +3,7 @@ package sandbox
 import (
 	"bufio"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -14,6 +15,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/warden-sandbox/warden/sandbox/cgroup"
 	"github.com/warden-sandbox/warden/userns"
 )
 
@@ -27,13 +29,25 @@ const (
 	EndSetupError Ending = "setup-error"
 )
 
+// Endings detected from the cgroup's events.
+const (
+	EndOOM         Ending = "oom"
+	EndPidsLimit   Ending = "pids-limit"
+	EndSeccompKill Ending = "seccomp-kill"
+)
+
 // Result is the outcome of a run.
 type Result struct {
-	Ending Ending
-	Code   int            // exit code when Ending is exit
-	Signal syscall.Signal // signal when Ending is signal (or the jail was killed)
-	Usage  *Usage
-	Wall   time.Duration
+	// Limits is the state of each cgroup limit ("enforced", "off",
+	// "degraded: why"); Cgroup the cgroup's accounting when there was one.
+	Limits   map[string]string
+	Cgroup   *cgroup.Stats
+	Warnings []Warning
+	Ending   Ending
+	Code     int            // exit code when Ending is exit
+	Signal   syscall.Signal // signal when Ending is signal (or the jail was killed)
+	Usage    *Usage
+	Wall     time.Duration
 }
 
 // forwarded are the signals warden passes on to the payload.
@@ -66,6 +80,25 @@ func Run(p *Plan, logw io.Writer) (*Result, error) {
 	}
 	p.Foreground = inForeground()
 
+	// The cgroup leaf is made on the host side, before any namespace:
+	// delegation is decided by the host's cgroup tree and the caller's
+	// credentials there (and a systemd scope is asked for over the
+	// caller's D-Bus, which would not authenticate from inside).
+	leaf, cwarns, err := cgroup.Setup(p.Limits, p.LimitsMode, fmt.Sprintf("warden-%d", os.Getpid()))
+	if err != nil {
+		planR.Close()
+		planW.Close()
+		syncC.Close()
+		logR.Close()
+		logW.Close()
+		return nil, err
+	}
+	defer leaf.Remove()
+	res := &Result{Ending: EndSignal, Signal: syscall.SIGKILL, Limits: leaf.Applied()}
+	for _, w := range cwarns {
+		res.Warnings = append(res.Warnings, Warning{What: "limit " + w.Limit + " not enforced", Reason: w.Reason + "; " + w.Fix})
+	}
+
 	files := []*os.File{planR, syncC, logW}
 	for _, fd := range p.PassFDs {
 		if _, err := unix.FcntlInt(uintptr(fd), unix.F_GETFD, 0); err != nil {
@@ -77,6 +110,21 @@ func Run(p *Plan, logw io.Writer) (*Result, error) {
 		files = append(files, os.NewFile(uintptr(fd), fmt.Sprintf("pass-%d", fd)))
 	}
 	cmd := newStage2Cmd(p, files)
+	useCgroupFD := false
+	if leaf.Path() != "" {
+		fd, err := leaf.FD()
+		if err != nil {
+			planW.Close()
+			syncC.Close()
+			logW.Close()
+			logR.Close()
+			return nil, fmt.Errorf("cgroup %s: %w", leaf.Path(), err)
+		}
+		// CLONE_INTO_CGROUP: stage-2 is born in the leaf, so not one
+		// instruction of the jail runs outside its limits.
+		cmd.SysProcAttr.UseCgroupFD, cmd.SysProcAttr.CgroupFD = true, fd
+		useCgroupFD = true
+	}
 	// Signals are caught before stage-2 exists so none is lost between
 	// start and the forwarding loop.
 	sigs := make(chan os.Signal, 16)
@@ -90,7 +138,21 @@ func Run(p *Plan, logw io.Writer) (*Result, error) {
 		// only after stage-2 has been reaped, so Pdeathsig cannot fire
 		// early because the Go scheduler retired the creating thread.
 		runtime.LockOSThread()
-		if err := cmd.Start(); err != nil {
+		err := cmd.Start()
+		if err != nil && useCgroupFD && (errors.Is(err, syscall.ENOSYS) || errors.Is(err, syscall.EINVAL) || errors.Is(err, syscall.EOPNOTSUPP)) {
+			// Kernels before 5.7 (or a seccomp policy around warden)
+			// lack clone3/CLONE_INTO_CGROUP: start normally and move
+			// stage-2 in before it is told to go.
+			cmd = newStage2Cmd(p, files)
+			if err = cmd.Start(); err == nil {
+				err = leaf.AddPID(cmd.Process.Pid)
+				if err != nil {
+					cmd.Process.Kill()
+					cmd.Wait()
+				}
+			}
+		}
+		if err != nil {
 			started <- err
 			return
 		}
@@ -148,7 +210,6 @@ func Run(p *Plan, logw io.Writer) (*Result, error) {
 		}
 	}()
 
-	res := &Result{Ending: EndSignal, Signal: syscall.SIGKILL}
 	var stageErr *StageError
 	var timeout, grace <-chan time.Time
 	if p.Timeout > 0 {
@@ -170,6 +231,11 @@ func Run(p *Plan, logw io.Writer) (*Result, error) {
 				ws := syscall.WaitStatus(m.Status)
 				if ws.Signaled() {
 					res.Ending, res.Signal = EndSignal, ws.Signal()
+					// SECCOMP_RET_KILL_PROCESS ends a process with SIGSYS
+					// (seccomp(2)); nothing else sends it in practice.
+					if ws.Signal() == syscall.SIGSYS {
+						res.Ending = EndSeccompKill
+					}
 				} else {
 					res.Ending, res.Code, res.Signal = EndExit, ws.ExitStatus(), 0
 				}
@@ -194,6 +260,21 @@ func Run(p *Plan, logw io.Writer) (*Result, error) {
 	}
 	logWG.Wait()
 	restoreForeground(p.Foreground)
+	if leaf.Path() != "" {
+		if st, err := leaf.Stats(); err == nil {
+			res.Cgroup = &st
+		}
+		// oom and pids-limit come from the cgroup's own event counters,
+		// not from guessing at exit statuses.
+		switch leaf.Ending() {
+		case "oom":
+			res.Ending = EndOOM
+		case "pids-limit":
+			if res.Ending != EndExit || res.Code != 0 {
+				res.Ending = EndPidsLimit
+			}
+		}
+	}
 	res.Wall = time.Since(start)
 	if stageErr != nil {
 		res.Ending = EndSetupError

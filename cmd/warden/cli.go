@@ -16,7 +16,6 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/warden-sandbox/warden/sandbox"
-	"github.com/warden-sandbox/warden/userns"
 )
 
 // Exit statuses (DESIGN §2). main is the only place that exits.
@@ -81,6 +80,14 @@ func run(args []string, stdout, stderr io.Writer) int {
 }
 
 type runOpts struct {
+	fs                  *pflag.FlagSet
+	policy              string
+	memory, limits      string
+	pids                int64
+	cpus                float64
+	seccomp             string
+	seccompAudit        bool
+	publish             []string
 	ro, rw, tmpfs, hide []string
 	env, envPass        []string
 	capAdd, rlimits     []string
@@ -96,8 +103,10 @@ type runOpts struct {
 func runFlags() (*pflag.FlagSet, *runOpts) {
 	o := &runOpts{}
 	fs := pflag.NewFlagSet("run", pflag.ContinueOnError)
+	o.fs = fs
 	// Everything after the command name belongs to the command.
 	fs.SetInterspersed(false)
+	fs.StringVar(&o.policy, "policy", "", "policy `NAME|FILE` (default: the built-in \"default\"; see `warden policy list`)")
 	fs.StringArrayVar(&o.ro, "ro", nil, "show host path SRC read-only at DST (`SRC[:DST]`, repeatable)")
 	fs.StringArrayVar(&o.rw, "rw", nil, "show host path SRC read-write at DST (`SRC[:DST]`, repeatable)")
 	fs.StringArrayVar(&o.tmpfs, "tmpfs", nil, "mount an empty private tmpfs at `DST` (repeatable)")
@@ -107,6 +116,12 @@ func runFlags() (*pflag.FlagSet, *runOpts) {
 	fs.BoolVar(&o.asRoot, "as-root", false, "map your uid to root (uid 0) inside; still no capabilities")
 	fs.StringVar(&o.mapMode, "map", "auto", "ID map: auto (subordinate ids when available), single (your id only), subuid (require them)")
 	fs.StringVar(&o.net, "net", "none", "network: none (loopback only)")
+	fs.StringVarP(&o.memory, "memory", "m", "", "cgroup memory limit `SIZE` (e.g. 512M, 2G); swap is 0 unless the policy sets memory_swap")
+	fs.Int64Var(&o.pids, "pids", 0, "cgroup limit on the number of tasks `N`")
+	fs.Float64Var(&o.cpus, "cpus", 0, "cgroup CPU bandwidth limit in CPUs (e.g. 0.5, 2)")
+	fs.StringVar(&o.limits, "limits", "", "what to do when a limit cannot be applied: required (refuse to run), best-effort (warn), off")
+	fs.StringVar(&o.seccomp, "seccomp", "", "seccomp `PROFILE`: default, strict, none, or a Docker/OCI JSON file")
+	fs.BoolVar(&o.seccompAudit, "seccomp-audit", false, "report each syscall the profile denied, with count and first process")
 	fs.StringArrayVar(&o.env, "env", nil, "set `K=V` in the payload's environment (repeatable)")
 	fs.StringArrayVar(&o.envPass, "env-pass", nil, "pass host variable `NAME` (glob patterns allowed, repeatable)")
 	fs.StringArrayVar(&o.capAdd, "cap-add", nil, "keep capability `CAP` (inside the jail's user namespace only; repeatable)")
@@ -150,13 +165,13 @@ func execRun(o *runOpts, argv []string, stderr io.Writer) (*sandbox.Plan, []sand
 		return nil, nil, nil, sandbox.Usagef("--log-level %q: use debug, info, warn or error", o.logLevel)
 	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level})).With("stage", "parent")
-	opts, err := toOptions(o, argv)
-	if err != nil {
-		return nil, nil, nil, err
-	}
 	host, err := sandbox.RealHost()
 	if err != nil {
 		return nil, nil, nil, fmt.Errorf("inspect host: %w", err)
+	}
+	opts, err := buildOptions(o, argv, host)
+	if err != nil {
+		return nil, nil, nil, err
 	}
 	plan, warns, err := sandbox.Resolve(opts, host)
 	if err != nil {
@@ -168,6 +183,12 @@ func execRun(o *runOpts, argv []string, stderr io.Writer) (*sandbox.Plan, []sand
 	plan.LogLevel = strings.ToLower(level.String())
 	log.Debug("plan", "map", plan.MapMode, "mounts", len(plan.Mounts), "argv", plan.Argv)
 	res, err := sandbox.Run(plan, stderr)
+	if res != nil {
+		// A protection asked for and not applied is never silent.
+		for _, w := range res.Warnings {
+			fmt.Fprintf(stderr, "warden: warning: %s\n", w)
+		}
+	}
 	return plan, warns, res, err
 }
 
@@ -209,49 +230,6 @@ func writeReport(dst string, b []byte) error {
 		return err
 	}
 	return os.WriteFile(dst, b, 0o644)
-}
-
-func toOptions(o *runOpts, argv []string) (sandbox.Options, error) {
-	cwd, _ := os.Getwd()
-	opts := sandbox.Options{
-		Argv: argv, Chdir: o.chdir, Hostname: o.hostname, AsRoot: o.asRoot, Net: o.net,
-		Env: o.env, EnvPass: o.envPass, Tmpfs: o.tmpfs, CapAdd: o.capAdd,
-	}
-	m, err := userns.ParseMode(o.mapMode)
-	if err != nil {
-		return opts, sandbox.Usagef("--map: %v", err)
-	}
-	opts.Map = m
-	opts.PassFDs = o.passFDs
-	for _, s := range o.rlimits {
-		r, err := sandbox.ParseRlimit(s)
-		if err != nil {
-			return opts, err
-		}
-		opts.Rlimits = append(opts.Rlimits, r)
-	}
-	for _, s := range o.ro {
-		opts.RO = append(opts.RO, sandbox.ParsePathMap(s, cwd))
-	}
-	for _, s := range o.rw {
-		opts.RW = append(opts.RW, sandbox.ParsePathMap(s, cwd))
-	}
-	for _, h := range o.hide {
-		opts.Hide = append(opts.Hide, sandbox.ParsePathMap(h, cwd).Src)
-	}
-	if o.timeout != "" {
-		d, err := parseDuration("--timeout", o.timeout)
-		if err != nil {
-			return opts, err
-		}
-		opts.Timeout = d
-	}
-	d, err := parseDuration("--kill-grace", o.killGrace)
-	if err != nil {
-		return opts, err
-	}
-	opts.KillGrace = d
-	return opts, nil
 }
 
 func fail(stderr io.Writer, err error, hints ...string) int {

@@ -1,0 +1,116 @@
+//go:build linux
+
+package main
+
+import (
+	"os"
+	"path/filepath"
+
+	"github.com/spf13/pflag"
+
+	"github.com/warden-sandbox/warden/policies"
+	"github.com/warden-sandbox/warden/sandbox"
+	"github.com/warden-sandbox/warden/seccomp"
+)
+
+// flagKeys maps run flags to the policy keys they override.
+var flagKeys = map[string]string{
+	"ro": "filesystem.ro", "rw": "filesystem.rw", "tmpfs": "filesystem.tmpfs", "hide": "filesystem.hide",
+	"chdir": "filesystem.chdir", "hostname": "process.hostname", "map": "identity.map", "net": "network.mode",
+	"publish": "network.publish", "env": "process.env", "env-pass": "process.env_pass", "timeout": "process.timeout",
+	"kill-grace": "process.kill_grace", "rlimit": "process.rlimits", "cap-add": "process.cap_add",
+	"memory": "limits.memory", "pids": "limits.pids", "cpus": "limits.cpus", "limits": "limits.enforce",
+	"seccomp": "seccomp.profile", "report": "report.file",
+}
+
+// policyEnv describes the host to the policy loader.
+func policyEnv(h *sandbox.Host) policies.Env {
+	var dirs []string
+	if x := os.Getenv("XDG_CONFIG_HOME"); filepath.IsAbs(x) {
+		dirs = append(dirs, filepath.Join(x, "warden", "policies"))
+	} else if h.Home != "" {
+		dirs = append(dirs, filepath.Join(h.Home, ".config", "warden", "policies"))
+	}
+	dirs = append(dirs, "/etc/warden/policies")
+	tmp := os.Getenv("TMPDIR")
+	if !filepath.IsAbs(tmp) {
+		tmp = "/tmp"
+	}
+	return sandbox.PolicyEnv(h, os.LookupEnv, dirs, sandbox.Project(h, h.Cwd), tmp)
+}
+
+// loadPolicy loads the policy and lays the changed flags over it.
+func loadPolicy(o *runOpts, h *sandbox.Host) (*policies.Policy, []sandbox.PathMap, []sandbox.PathMap, error) {
+	env := policyEnv(h)
+	pol, err := policies.Load(o.policy, env)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	var flags []policies.Flag
+	var extraRO, extraRW []sandbox.PathMap
+	var ferr error
+	o.fs.Visit(func(f *pflag.Flag) {
+		key, ok := flagKeys[f.Name]
+		if !ok || ferr != nil {
+			return
+		}
+		vals := []string{f.Value.String()}
+		if sv, ok := f.Value.(pflag.SliceValue); ok {
+			vals = sv.GetSlice()
+		}
+		for _, v := range vals {
+			// --ro SRC:DST with another DST has no policy-list form
+			// (lists are same-path); it is laid over the options directly.
+			if f.Name == "ro" || f.Name == "rw" {
+				pm := sandbox.ParsePathMap(v, h.Cwd)
+				pm.Origin = "--" + f.Name
+				if pm.Src != pm.Dst {
+					if f.Name == "ro" {
+						extraRO = append(extraRO, pm)
+					} else {
+						extraRW = append(extraRW, pm)
+					}
+					continue
+				}
+				v = pm.Src
+			}
+			if f.Name == "hide" && !filepath.IsAbs(v) {
+				v = filepath.Join(h.Cwd, v)
+			}
+			flags = append(flags, policies.Flag{Name: "--" + f.Name, Key: key, Value: v})
+		}
+	})
+	if o.asRoot {
+		flags = append(flags, policies.Flag{Name: "--as-root", Key: "identity.user", Value: "root"})
+	}
+	if o.seccompAudit {
+		flags = append(flags, policies.Flag{Name: "--seccomp-audit", Key: "seccomp.audit", Value: "true"})
+	}
+	if len(flags) > 0 {
+		if pol, err = policies.Apply(pol, env, flags); err != nil {
+			return nil, nil, nil, err
+		}
+	}
+	return pol, extraRO, extraRW, ferr
+}
+
+func buildOptions(o *runOpts, argv []string, h *sandbox.Host) (sandbox.Options, error) {
+	pol, extraRO, extraRW, err := loadPolicy(o, h)
+	if err != nil {
+		return sandbox.Options{}, err
+	}
+	opts, err := sandbox.OptionsFromPolicy(pol, argv)
+	if err != nil {
+		return opts, err
+	}
+	opts.RO = append(opts.RO, extraRO...)
+	opts.RW = append(opts.RW, extraRW...)
+	opts.PassFDs = o.passFDs
+	if dir, err := seccomp.DefaultCacheDir(); err == nil {
+		opts.SeccompCache = dir
+	}
+	if o.report == "" {
+		o.report = opts.Report
+	}
+	return opts, nil
+}
