@@ -32,6 +32,8 @@ const usage = `warden: run a command in a rootless jail
 Usage:
   warden run [flags] -- CMD [ARGS...]   create a jail, run CMD in it, tear it down
   warden check [--json]                 host doctor: what works here, what blocks, the fix
+  warden policy list|show|explain|check built-in and user policies; explain = the resolved plan
+  warden seccomp show|export PROFILE    seccomp profiles: the rule list, or BPF/PFC for other tools
   warden version                        print the version
   warden help [run]                     this text, or the flags of run
 
@@ -63,6 +65,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return cmdRun(args[1:], stdout, stderr)
 	case "check":
 		return cmdCheck(args[1:], stdout, stderr)
+	case "policy":
+		return cmdPolicy(args[1:], stdout, stderr)
+	case "seccomp":
+		return cmdSeccomp(args[1:], stdout, stderr)
 	case "version", "--version":
 		fmt.Fprintf(stdout, "warden %s\n", sandbox.Version)
 		return 0
