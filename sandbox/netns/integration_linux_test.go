@@ -94,7 +94,7 @@ func mustFail(t *testing.T, what, out string) {
 // the test host works, host loopback does not, DNS goes through the helper,
 // published ports answer on the host, counters move, Stop kills.
 func TestHelperModes(t *testing.T) {
-	needWorld(t)
+	needHelper(t)
 	s := startServers(t)
 	for _, mode := range []Mode{ModePasta, ModeSlirp} {
 		t.Run(string(mode), func(t *testing.T) {
@@ -202,7 +202,7 @@ func TestHelperModes(t *testing.T) {
 // TestAllowHostLoopback: with the option the host's 127.0.0.1 is reached at
 // Info().HostLoopbackAddr, and the helper dies when the jail ends.
 func TestAllowHostLoopback(t *testing.T) {
-	needWorld(t)
+	needHelper(t)
 	s := startServers(t)
 	for _, mode := range []Mode{ModePasta, ModeSlirp} {
 		t.Run(string(mode), func(t *testing.T) {
@@ -279,7 +279,7 @@ func TestModeNone(t *testing.T) {
 // TestHelperDiesWithOwner SIGKILLs a process that started a helper (as
 // warden would be) and checks that the helper and the jail are gone.
 func TestHelperDiesWithOwner(t *testing.T) {
-	needWorld(t)
+	needHelper(t)
 	exe, err := os.Executable()
 	if err != nil {
 		t.Fatal(err)
@@ -323,7 +323,7 @@ func TestHelperDiesWithOwner(t *testing.T) {
 }
 
 func TestStartBadPid(t *testing.T) {
-	needWorld(t)
+	needHelper(t)
 	for _, mode := range []Mode{ModePasta, ModeSlirp} {
 		t.Run(string(mode), func(t *testing.T) {
 			if _, _, err := Detect(mode); err != nil {

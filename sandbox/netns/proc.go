@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/binary"
-	"encoding/hex"
 	"fmt"
 	"net/netip"
 	"os"
@@ -66,8 +65,9 @@ func defaultGateway4(pid int) (string, error) {
 	return parseRoute4(data), nil
 }
 
-// parseRoute4 finds the default route in a /proc/net/route table; gateways
-// are printed as native-endian (little-endian here) hex words.
+// parseRoute4 finds the default route in a /proc/net/route table; the
+// kernel prints each address as the hex of its 4 bytes loaded as a
+// native-endian word.
 func parseRoute4(data []byte) string {
 	sc := bufio.NewScanner(bytes.NewReader(data))
 	sc.Scan() // header
@@ -76,12 +76,12 @@ func parseRoute4(data []byte) string {
 		if len(f) < 8 || f[0] == "lo" || f[1] != "00000000" || f[7] != "00000000" {
 			continue
 		}
-		b, err := hex.DecodeString(f[2])
-		if err != nil || len(b) != 4 {
+		v, err := strconv.ParseUint(f[2], 16, 32)
+		if err != nil {
 			continue
 		}
 		var ip [4]byte
-		binary.LittleEndian.PutUint32(ip[:], binary.BigEndian.Uint32(b))
+		binary.NativeEndian.PutUint32(ip[:], uint32(v))
 		return netip.AddrFrom4(ip).String()
 	}
 	return ""

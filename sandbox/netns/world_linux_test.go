@@ -72,7 +72,7 @@ func reexecInWorld() (int, error) {
 	}
 	cmd := exec.Command(exe, os.Args[1:]...)
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
-	cmd.Env = append(os.Environ(), envWorld+"=1")
+	cmd.Env = append(os.Environ(), fmt.Sprintf("%s=%d", envWorld, os.Getuid()))
 	attr := &syscall.SysProcAttr{Cloneflags: syscall.CLONE_NEWNET | syscall.CLONE_NEWNS, Pdeathsig: syscall.SIGKILL}
 	if os.Geteuid() != 0 {
 		attr.Cloneflags |= syscall.CLONE_NEWUSER
@@ -144,8 +144,15 @@ func needWorld(t *testing.T) {
 	if os.Getenv(envWorld) == "" {
 		t.Skip("needs a private test network: not running inside it")
 	}
+}
+
+// needHelper skips a test that runs a network helper when this user cannot
+// open /dev/net/tun.
+func needHelper(t *testing.T) {
+	t.Helper()
+	needWorld(t)
 	if err := CheckTun(); err != nil {
-		t.Skipf("needs /dev/net/tun usable by uid %d (chmod 0666 /dev/net/tun): %v", os.Getuid(), err)
+		t.Skipf("needs /dev/net/tun usable by uid %s (chmod 0666 /dev/net/tun): %v", os.Getenv(envWorld), err)
 	}
 }
 
