@@ -28,11 +28,11 @@ func TestMain(m *testing.M) {
 
 // servers are what the world offers, with counters of who got through.
 type servers struct {
-	loopPort  int          // banner "host-loopback" on 127.0.0.1 and ::1
-	loopHits  atomic.Int32 // connections to it
-	dnsHits   atomic.Int32
-	abstract  string // abstract unix socket in the world's netns
-	unixHits  atomic.Int32
+	loopPort int          // banner "host-loopback" on 127.0.0.1 and ::1
+	loopHits atomic.Int32 // connections to it
+	dnsHits  atomic.Int32
+	abstract string // abstract unix socket in the world's netns
+	unixHits atomic.Int32
 }
 
 const dnsName = "svc.warden.test"
