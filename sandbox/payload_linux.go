@@ -65,7 +65,7 @@ func checkExec(p string) error {
 //
 // Preconditions:
 //   - Called by stage-2 after setupJail, so that paths are the jail's.
-func spawnPayload(p *Plan) (int, *StageError) {
+func spawnPayload(p *Plan, syncF *os.File) (int, *StageError) {
 	argv0 := p.Argv[0]
 	bin, err := lookPath(argv0, p.Env)
 	if err != nil {
@@ -102,9 +102,20 @@ func spawnPayload(p *Plan) (int, *StageError) {
 		// threads stay unfiltered, and the filter need not allow anything
 		// warden does before this point (bubblewrap and runc do the same).
 		if len(p.Seccomp) > 0 {
-			if _, err := seccomp.Install(p.Seccomp, false); err != nil {
+			nfd, err := seccomp.Install(p.Seccomp, p.SeccompAudit)
+			if err != nil {
 				ch <- result{err: stageErr("seccomp", "seccomp(SECCOMP_SET_MODE_FILTER)", p.SeccompName, err)}
 				return
+			}
+			if nfd >= 0 {
+				// The supervisor lives outside the jail: the payload
+				// cannot reach it, and it reads /proc of the host.
+				err := sendFD(syncF, Message{Kind: MsgNotify}, nfd)
+				unix.Close(nfd)
+				if err != nil {
+					ch <- result{err: stageErr("seccomp", "send notify fd", "", err)}
+					return
+				}
 			}
 		}
 		restore, e := setRlimits(p.Rlimits)

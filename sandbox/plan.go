@@ -97,6 +97,9 @@ type Plan struct {
 	LimitsMode cgroup.Mode   `json:"-"`
 	// Policy is carried for the report only.
 	Policy PolicyRef `json:"-"`
+	// seccompProfile is the resolved profile, kept on the host side for
+	// the audit supervisor (it answers with the profile's errno).
+	seccompProfile *seccomp.Profile
 	// PassFDs are the caller's fd numbers; stage-2 receives them from fd
 	// 6 on and gives them to the payload from fd 3 on.
 	PassFDs []int `json:"pass_fds,omitempty"`

@@ -14,6 +14,9 @@ package sandbox
 //	#  direction        kind     when / payload
 //	1  parent → stage2  go       ID maps written (and, later, the network helper
 //	                             attached); stage-2 may start setting up
+//	2a stage2 → parent  notify   with --seccomp-audit only, before the payload
+//	                             starts: the seccomp listener fd (SCM_RIGHTS);
+//	                             the parent answers its notifications
 //	2  stage2 → parent  ready    the payload was started (Pid: its pid in the jail)
 //	   stage2 → parent  error    setup failed (Error); stage-2 exits 1 afterwards
 //	3  stage2 → parent  exit     the payload ended (Status: wait status, Rusage);
@@ -32,10 +35,11 @@ const (
 type MsgKind string
 
 const (
-	MsgGo    MsgKind = "go"
-	MsgReady MsgKind = "ready"
-	MsgError MsgKind = "error"
-	MsgExit  MsgKind = "exit"
+	MsgGo     MsgKind = "go"
+	MsgReady  MsgKind = "ready"
+	MsgError  MsgKind = "error"
+	MsgExit   MsgKind = "exit"
+	MsgNotify MsgKind = "notify"
 )
 
 // Message is one packet on the sync socket.
@@ -45,6 +49,8 @@ type Message struct {
 	Error  *StageError `json:"error,omitempty"`
 	Status int         `json:"status,omitempty"` // wait status (syscall.WaitStatus)
 	Usage  *Usage      `json:"usage,omitempty"`
+	// FD is an fd that came with the packet (SCM_RIGHTS), -1 if none.
+	FD int `json:"-"`
 }
 
 // Usage is the payload's resource use, from wait4(2).

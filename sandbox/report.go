@@ -35,6 +35,16 @@ type Report struct {
 	Usage       ReportUsage  `json:"usage"`
 	Warnings    []string     `json:"warnings"`
 	Error       *ReportError `json:"error,omitempty"`
+	// SeccompDenials lists denied syscalls (with --seccomp-audit).
+	SeccompDenials []ReportDenial `json:"seccomp_denials,omitempty"`
+}
+
+// ReportDenial is one syscall the seccomp profile denied during the run.
+type ReportDenial struct {
+	Syscall   string   `json:"syscall"`
+	Count     int      `json:"count"`
+	FirstPID  int      `json:"first_pid"`
+	FirstArgv []string `json:"first_argv"`
 }
 
 // PolicyRef names the policy a run used.
@@ -205,6 +215,9 @@ func NewReport(p *Plan, pol PolicyRef, res *Result, runErr error, exitStatus int
 				state = StateOff
 			}
 			r.Protections = append(r.Protections, Protection{Name: "limit." + n, State: state, Detail: why})
+		}
+		for _, d := range res.Denials {
+			r.SeccompDenials = append(r.SeccompDenials, ReportDenial{Syscall: d.Syscall, Count: d.Count, FirstPID: d.FirstPID, FirstArgv: d.FirstArgv})
 		}
 		if c := res.Cgroup; c != nil {
 			r.Usage.Cgroup = map[string]int64{"memory_peak": c.MemoryPeak, "oom": c.OOM, "oom_kill": c.OOMKill,

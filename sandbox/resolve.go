@@ -439,6 +439,7 @@ func resolveSeccomp(o Options, p *Plan) error {
 		return nil
 	}
 	p.SeccompAudit = prof.Audit
+	p.seccompProfile = prof
 	if o.SeccompCache != "" {
 		p.Seccomp, err = seccomp.CompileCached(prof, o.SeccompCache)
 	} else {

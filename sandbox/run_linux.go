@@ -2,6 +2,7 @@ package sandbox
 
 import (
 	"bufio"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -16,6 +17,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/warden-sandbox/warden/sandbox/cgroup"
+	"github.com/warden-sandbox/warden/seccomp"
 	"github.com/warden-sandbox/warden/userns"
 )
 
@@ -43,11 +45,13 @@ type Result struct {
 	Limits   map[string]string
 	Cgroup   *cgroup.Stats
 	Warnings []Warning
-	Ending   Ending
-	Code     int            // exit code when Ending is exit
-	Signal   syscall.Signal // signal when Ending is signal (or the jail was killed)
-	Usage    *Usage
-	Wall     time.Duration
+	// Denials are the syscalls the seccomp profile denied (--seccomp-audit).
+	Denials []seccomp.Denial
+	Ending  Ending
+	Code    int            // exit code when Ending is exit
+	Signal  syscall.Signal // signal when Ending is signal (or the jail was killed)
+	Usage   *Usage
+	Wall    time.Duration
 }
 
 // forwarded are the signals warden passes on to the payload.
@@ -211,6 +215,11 @@ func Run(p *Plan, logw io.Writer) (*Result, error) {
 	}()
 
 	var stageErr *StageError
+	var auditor *seccomp.Auditor
+	var auditDone chan struct{}
+	var auditErr error
+	auditCtx, stopAudit := context.WithCancel(context.Background())
+	defer stopAudit()
 	var timeout, grace <-chan time.Time
 	if p.Timeout > 0 {
 		timeout = time.After(p.Timeout)
@@ -224,6 +233,18 @@ func Run(p *Plan, logw io.Writer) (*Result, error) {
 				continue
 			}
 			switch m.Kind {
+			case MsgNotify:
+				if m.FD >= 0 && p.seccompProfile != nil {
+					auditor = seccomp.NewAuditor(m.FD, p.seccompProfile)
+					auditDone = make(chan struct{})
+					go func(fd int) {
+						defer close(auditDone)
+						defer unix.Close(fd)
+						auditErr = auditor.Run(auditCtx)
+					}(m.FD)
+				} else if m.FD >= 0 {
+					unix.Close(m.FD)
+				}
 			case MsgError:
 				stageErr = m.Error
 			case MsgExit:
@@ -259,6 +280,16 @@ func Run(p *Plan, logw io.Writer) (*Result, error) {
 		}
 	}
 	logWG.Wait()
+	if auditor != nil {
+		// Every filtered task is gone, so the kernel reports POLLHUP and
+		// Run returns; the cancel is a backstop.
+		stopAudit()
+		<-auditDone
+		res.Denials = auditor.Denials()
+		if auditErr != nil {
+			res.Warnings = append(res.Warnings, Warning{What: "seccomp audit", Reason: auditErr.Error()})
+		}
+	}
 	restoreForeground(p.Foreground)
 	if leaf.Path() != "" {
 		if st, err := leaf.Stats(); err == nil {
@@ -287,24 +318,40 @@ func Run(p *Plan, logw io.Writer) (*Result, error) {
 }
 
 func send(f *os.File, m Message) error {
+	return sendFD(f, m, -1)
+}
+
+// sendFD sends m, with fd attached as SCM_RIGHTS when fd >= 0.
+func sendFD(f *os.File, m Message, fd int) error {
 	b, err := json.Marshal(m)
 	if err != nil {
 		return err
 	}
-	_, err = f.Write(b)
-	return err
+	var oob []byte
+	if fd >= 0 {
+		oob = unix.UnixRights(fd)
+	}
+	return unix.Sendmsg(int(f.Fd()), b, oob, nil, 0)
 }
 
 func recv(f *os.File) (Message, error) {
 	buf := make([]byte, 64<<10)
-	n, err := f.Read(buf)
+	oob := make([]byte, unix.CmsgSpace(4))
+	n, oobn, _, _, err := unix.Recvmsg(int(f.Fd()), buf, oob, unix.MSG_CMSG_CLOEXEC)
 	if err != nil {
 		return Message{}, err
 	}
 	if n == 0 {
 		return Message{}, io.EOF
 	}
-	var m Message
+	m := Message{FD: -1}
+	if oobn > 0 {
+		if cms, err := unix.ParseSocketControlMessage(oob[:oobn]); err == nil && len(cms) > 0 {
+			if fds, err := unix.ParseUnixRights(&cms[0]); err == nil && len(fds) > 0 {
+				m.FD = fds[0]
+			}
+		}
+	}
 	if err := json.Unmarshal(buf[:n], &m); err != nil {
 		return Message{}, fmt.Errorf("bad message from stage-2: %w", err)
 	}

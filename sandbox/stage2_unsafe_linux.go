@@ -63,7 +63,7 @@ func Stage2Main() int {
 	if e := setupJail(&p, log); e != nil {
 		return fail(e)
 	}
-	pid, e := spawnPayload(&p)
+	pid, e := spawnPayload(&p, syncF)
 	if e != nil {
 		return fail(e)
 	}

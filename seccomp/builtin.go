@@ -76,7 +76,7 @@ const (
 		sched_get_priority_min sched_rr_get_interval sched_getattr sched_setattr
 		getrlimit setrlimit prlimit64 getrusage times uname sysinfo umask getcpu
 		ioprio_get ioprio_set membarrier seccomp landlock_create_ruleset landlock_add_rule
-		landlock_restrict_self pidfd_open pidfd_send_signal`
+		landlock_restrict_self pidfd_open pidfd_send_signal getrandom`
 	sysIdentity = `getuid geteuid getgid getegid getresuid getresgid getgroups setuid setgid
 		setreuid setregid setresuid setresgid setfsuid setfsgid setgroups`
 	sysSignals = `rt_sigaction rt_sigprocmask rt_sigreturn rt_sigsuspend rt_sigpending

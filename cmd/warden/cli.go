@@ -194,6 +194,9 @@ func execRun(o *runOpts, argv []string, stderr io.Writer) (*sandbox.Plan, []sand
 		for _, w := range res.Warnings {
 			fmt.Fprintf(stderr, "warden: warning: %s\n", w)
 		}
+		for _, d := range res.Denials {
+			fmt.Fprintf(stderr, "warden: seccomp denied %s ×%d (first: pid %d %q)\n", d.Syscall, d.Count, d.FirstPID, strings.Join(d.FirstArgv, " "))
+		}
 	}
 	return plan, warns, res, err
 }

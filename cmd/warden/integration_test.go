@@ -471,3 +471,43 @@ func TestPassFDAndRlimits(t *testing.T) {
 		t.Errorf("a leaked directory fd reaches the host tree: %q", lines[4])
 	}
 }
+
+// TestSeccompAudit: with --seccomp-audit the denied syscall still fails
+// with the profile's errno, and warden names it, its count and the process.
+func TestSeccompAudit(t *testing.T) {
+	e := newEnv(t)
+	path := filepath.Join(t.TempDir(), "r.json")
+	r := e.run(t, nil, "run", "--seccomp-audit", "--report", path, "--", "python3", "-c",
+		"import ctypes; l=ctypes.CDLL(None, use_errno=True); r=l.syscall(250,0,0,0,0); print(r, ctypes.get_errno())")
+	if r.code != 0 || strings.TrimSpace(r.stdout) != "-1 1" {
+		t.Fatalf("keyctl under audit: exit %d stdout %q stderr %q; want -1 EPERM(1)", r.code, r.stdout, r.stderr)
+	}
+	if !strings.Contains(r.stderr, "seccomp denied keyctl ×1") || !strings.Contains(r.stderr, "python3") {
+		t.Errorf("stderr does not name the denial: %q", r.stderr)
+	}
+	doc, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rep struct {
+		Denials []struct {
+			Syscall   string   `json:"syscall"`
+			Count     int      `json:"count"`
+			FirstArgv []string `json:"first_argv"`
+		} `json:"seccomp_denials"`
+	}
+	json.Unmarshal(doc, &rep)
+	found := false
+	for _, d := range rep.Denials {
+		if d.Syscall == "keyctl" && d.Count == 1 && len(d.FirstArgv) > 0 && d.FirstArgv[0] == "python3" {
+			found = true
+		}
+	}
+	if !found {
+		t.Errorf("report lacks the keyctl denial: %s", doc)
+	}
+	errs, _ := schematest.Validate("../../docs/report.schema.json", doc)
+	for _, e := range errs {
+		t.Error(e)
+	}
+}
