@@ -12,6 +12,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/warden-sandbox/warden/sandbox/cgroup"
+	"github.com/warden-sandbox/warden/sandbox/netns"
 	"github.com/warden-sandbox/warden/userns"
 )
 
@@ -47,6 +48,8 @@ type CheckEnv struct {
 	SubUID       []userns.IDMap
 	SubGID       []userns.IDMap
 	SeccompAvail func() (string, error)
+	// Tun checks that /dev/net/tun can be opened (pasta, slirp4netns).
+	Tun func() error
 }
 
 // ProbeResult is what the throwaway-namespace probe found.
@@ -59,7 +62,7 @@ type ProbeResult struct {
 // RealCheckEnv reads the running host.
 func RealCheckEnv() *CheckEnv {
 	e := &CheckEnv{ReadFile: os.ReadFile, LookPath: exec.LookPath, Stat: os.Stat, Probe: probeUserns,
-		Cgroup: cgroup.Probe, UID: os.Getuid(), Version: toolVersion, SeccompAvail: seccompAvail}
+		Cgroup: cgroup.Probe, UID: os.Getuid(), Version: toolVersion, SeccompAvail: seccompAvail, Tun: netns.CheckTun}
 	if h, err := RealHost(); err == nil {
 		e.User, e.SubUID, e.SubGID = h.User, h.SubUID, h.SubGID
 	}
@@ -234,6 +237,12 @@ func checkNet(e *CheckEnv) Check {
 		return c
 	}
 	c.Verdict, c.Measured = CheckOK, strings.Join(have, "; ")
+	if e.Tun != nil {
+		if err := e.Tun(); err != nil {
+			c.Verdict, c.Fix = CheckWarn, "sudo chmod 0666 /dev/net/tun (the distribution default)"
+			c.Measured += "; /dev/net/tun unusable: " + err.Error()
+		}
+	}
 	return c
 }
 

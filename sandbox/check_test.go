@@ -101,6 +101,8 @@ func TestChecksBlockers(t *testing.T) {
 				return "/usr/bin/" + b, nil
 			}
 		}, "network helpers", CheckWarn, "apt install passt"},
+		{"tun not usable", func(e *CheckEnv) { e.Tun = func() error { return errors.New("permission denied") } },
+			"network helpers", CheckWarn, "chmod 0666 /dev/net/tun"},
 		{"no overlay", func(e *CheckEnv) {
 			e.Probe = func() (ProbeResult, error) {
 				return ProbeResult{Mount: "ok", Overlay: "mount overlay: no such device", Fuse: "ok"}, nil

@@ -4,6 +4,7 @@ import (
 	"time"
 
 	"github.com/warden-sandbox/warden/sandbox/cgroup"
+	"github.com/warden-sandbox/warden/sandbox/netns"
 	"github.com/warden-sandbox/warden/seccomp"
 
 	"github.com/warden-sandbox/warden/sandbox/mount"
@@ -33,9 +34,13 @@ type Options struct {
 	AsRoot   bool
 	Map      userns.Mode // "" = auto
 	Net      string      // "" = none
-	Env      []string    // K=V
-	EnvPass  []string    // names or glob patterns
-	Timeout  time.Duration
+	// Publish are published ports "[HOSTIP:]HOSTPORT:JAILPORT[/proto]";
+	// AllowHostLoopback lets the jail reach the host's loopback.
+	Publish           []string
+	AllowHostLoopback bool
+	Env               []string // K=V
+	EnvPass           []string // names or glob patterns
+	Timeout           time.Duration
 	// Rlimits for the payload (core dumps are off unless given).
 	Rlimits []Rlimit
 	// PassFDs are caller fds passed to the payload, renumbered from 3.
@@ -77,6 +82,8 @@ type Plan struct {
 	// Scratch is where stage-2 attaches the new root before pivot_root.
 	Scratch string `json:"scratch"`
 	Net     string `json:"net"`
+	// NetOpts are the network helper's options (parent side only).
+	NetOpts netns.Options `json:"-"`
 	// Foreground gives the payload the controlling terminal's foreground
 	// (set by Run when warden itself is in the foreground of a terminal).
 	Foreground bool `json:"foreground"`

@@ -25,19 +25,21 @@ type MountSpec struct {
 // the one place that knows both shapes. argv is the command to run.
 func OptionsFromPolicy(p *policies.Policy, argv []string) (Options, error) {
 	o := Options{
-		Argv:      argv,
-		Tmpfs:     p.Filesystem.Tmpfs,
-		Hide:      p.Filesystem.Hide,
-		Chdir:     p.Filesystem.Chdir,
-		Hostname:  p.Process.Hostname,
-		AsRoot:    p.Identity.User == "root",
-		Net:       p.Network.Mode,
-		EnvPass:   p.Process.EnvPass,
-		Timeout:   p.Process.Timeout,
-		KillGrace: p.Process.KillGrace,
-		CapAdd:    p.Process.CapAdd,
-		Policy:    PolicyRef{Name: p.Name, Source: p.Source, Hash: p.Hash},
-		Report:    p.Report.File,
+		Argv:              argv,
+		Tmpfs:             p.Filesystem.Tmpfs,
+		Hide:              p.Filesystem.Hide,
+		Chdir:             p.Filesystem.Chdir,
+		Hostname:          p.Process.Hostname,
+		AsRoot:            p.Identity.User == "root",
+		Net:               p.Network.Mode,
+		Publish:           p.Network.Publish,
+		AllowHostLoopback: p.Network.AllowHostLoopback,
+		EnvPass:           p.Process.EnvPass,
+		Timeout:           p.Process.Timeout,
+		KillGrace:         p.Process.KillGrace,
+		CapAdd:            p.Process.CapAdd,
+		Policy:            PolicyRef{Name: p.Name, Source: p.Source, Hash: p.Hash},
+		Report:            p.Report.File,
 	}
 	if p.Identity.Map != "" {
 		m, err := userns.ParseMode(p.Identity.Map)

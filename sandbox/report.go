@@ -35,8 +35,22 @@ type Report struct {
 	Usage       ReportUsage  `json:"usage"`
 	Warnings    []string     `json:"warnings"`
 	Error       *ReportError `json:"error,omitempty"`
+	// Network describes the network mode, helper and traffic.
+	Network *ReportNetwork `json:"network,omitempty"`
 	// SeccompDenials lists denied syscalls (with --seccomp-audit).
 	SeccompDenials []ReportDenial `json:"seccomp_denials,omitempty"`
+}
+
+// ReportNetwork is the network part of the report.
+type ReportNetwork struct {
+	Mode          string   `json:"mode"`
+	Helper        string   `json:"helper,omitempty"`
+	HelperVersion string   `json:"helper_version,omitempty"`
+	Published     []string `json:"published"`
+	DNS           string   `json:"dns,omitempty"`
+	HostLoopback  bool     `json:"host_loopback"`
+	RxBytes       uint64   `json:"rx_bytes"`
+	TxBytes       uint64   `json:"tx_bytes"`
 }
 
 // ReportDenial is one syscall the seccomp profile denied during the run.
@@ -117,7 +131,7 @@ func Protections(p *Plan, applied bool) []Protection {
 		capsProtection(p, st),
 		{Name: "fds", State: st(StateEnforced), Detail: fmt.Sprintf("0-2 and %d passed", len(p.PassFDs))},
 		{Name: "environment", State: st(StateEnforced), Detail: fmt.Sprintf("%d variables (allow-list)", len(p.Env))},
-		{Name: "network", State: st(StateEnforced), Detail: "mode " + p.Net + ": loopback only"},
+		netProtection(p, st),
 		seccompProtection(p, st),
 	}
 	for _, r := range p.Rlimits {
@@ -127,6 +141,23 @@ func Protections(p *Plan, applied bool) []Protection {
 		out = append(out, Protection{Name: "timeout", State: st(StateEnforced), Detail: fmt.Sprintf("%s, then SIGTERM and %s grace", p.Timeout, p.KillGrace)})
 	}
 	return out
+}
+
+func netProtection(p *Plan, st func(string) string) Protection {
+	switch p.Net {
+	case "host":
+		return Protection{Name: "network", State: StateOff, Detail: "mode host: the jail shares the host's network namespace " +
+			"(unsafe: host loopback services, abstract unix sockets and every interface are reachable)"}
+	case "none":
+		return Protection{Name: "network", State: st(StateEnforced), Detail: "mode none: own network namespace, loopback only"}
+	}
+	d := "mode " + p.Net + ": own network namespace, outbound through a user-mode helper; host loopback "
+	if p.NetOpts.AllowHostLoopback {
+		d += "reachable (allow_host_loopback)"
+	} else {
+		d += "blocked"
+	}
+	return Protection{Name: "network", State: st(StateEnforced), Detail: d}
 }
 
 func seccompProtection(p *Plan, st func(string) string) Protection {
@@ -218,6 +249,14 @@ func NewReport(p *Plan, pol PolicyRef, res *Result, runErr error, exitStatus int
 		}
 		for _, d := range res.Denials {
 			r.SeccompDenials = append(r.SeccompDenials, ReportDenial{Syscall: d.Syscall, Count: d.Count, FirstPID: d.FirstPID, FirstArgv: d.FirstArgv})
+		}
+		if n := res.Net; n != nil {
+			rn := &ReportNetwork{Mode: string(n.Mode), Helper: n.Helper, HelperVersion: n.Version, DNS: n.DNS,
+				HostLoopback: n.HostLoopback, RxBytes: res.NetRx, TxBytes: res.NetTx, Published: []string{}}
+			for _, pp := range n.Published {
+				rn.Published = append(rn.Published, pp.String())
+			}
+			r.Network = rn
 		}
 		if c := res.Cgroup; c != nil {
 			r.Usage.Cgroup = map[string]int64{"memory_peak": c.MemoryPeak, "oom": c.OOM, "oom_kill": c.OOMKill,

@@ -13,6 +13,7 @@ import (
 
 	"github.com/warden-sandbox/warden/sandbox/cgroup"
 	"github.com/warden-sandbox/warden/sandbox/mount"
+	"github.com/warden-sandbox/warden/sandbox/netns"
 	"github.com/warden-sandbox/warden/seccomp"
 	"github.com/warden-sandbox/warden/userns"
 )
@@ -46,11 +47,8 @@ func Resolve(o Options, h *Host) (*Plan, []Warning, error) {
 	if p.Hostname == "" {
 		p.Hostname = "warden"
 	}
-	if p.Net == "" {
-		p.Net = "none"
-	}
-	if p.Net != "none" {
-		return nil, nil, Usagef("--net %s: only \"none\" is available in this build", p.Net)
+	if err := resolveNet(o, p); err != nil {
+		return nil, nil, err
 	}
 	if p.KillGrace == 0 {
 		p.KillGrace = 5 * time.Second
@@ -81,6 +79,11 @@ func Resolve(o Options, h *Host) (*Plan, []Warning, error) {
 		return nil, nil, err
 	}
 	p.Mounts, p.Cwd = ops, cwd
+	if p.NetOpts.Mode != netns.ModeNone && p.NetOpts.Mode != netns.ModeHost {
+		// The helper's DNS address is known once it runs; Run fills the
+		// content in before stage-2 reads the plan.
+		p.Mounts = append(p.Mounts, mount.Op{Kind: mount.File, Source: resolvSource, Target: resolvTarget(h), File: true})
+	}
 	if err := resolveSeccomp(o, p); err != nil {
 		return nil, nil, err
 	}
@@ -449,4 +452,58 @@ func resolveSeccomp(o Options, p *Plan) error {
 		return fmt.Errorf("compile seccomp profile %s: %w", name, err)
 	}
 	return nil
+}
+
+// resolvSource marks the resolv.conf op whose content comes from the
+// network helper.
+const resolvSource = "network helper DNS"
+
+func resolveNet(o Options, p *Plan) error {
+	mode, err := netns.ParseMode(o.Net)
+	if err != nil {
+		return Usagef("--net %s: %v", o.Net, err)
+	}
+	p.Net = string(mode)
+	p.NetOpts = netns.Options{Mode: mode, AllowHostLoopback: o.AllowHostLoopback}
+	for _, s := range o.Publish {
+		port, err := netns.ParsePort(s)
+		if err != nil {
+			return Usagef("--publish %s: %v", s, err)
+		}
+		p.NetOpts.Publish = append(p.NetOpts.Publish, port)
+	}
+	if err := p.NetOpts.Validate(); err != nil {
+		return Usagef("network: %v", err)
+	}
+	if mode == netns.ModeHost {
+		// The host's network namespace: no CLONE_NEWNET. The report marks
+		// the network protection off and says why this is unsafe.
+		p.Cloneflags &^= syscall.CLONE_NEWNET
+	}
+	return nil
+}
+
+// resolvTarget is where the jail's resolv.conf goes: /etc/resolv.conf, or,
+// when that is a symlink into /run (systemd-resolved), the link's target in
+// the jail's own /run.
+func resolvTarget(h *Host) string {
+	const etc = "/etc/resolv.conf"
+	fi, err := h.Lstat(etc)
+	if err != nil || fi.Mode()&fs.ModeSymlink == 0 {
+		return etc
+	}
+	link, err := h.Readlink(etc)
+	if err != nil {
+		return etc
+	}
+	if !path.IsAbs(link) {
+		link = path.Join("/etc", link)
+	}
+	if strings.HasPrefix(link, "/run/") {
+		return link
+	}
+	if real, err := h.EvalSymlinks(etc); err == nil {
+		return real
+	}
+	return etc
 }

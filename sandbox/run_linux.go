@@ -17,6 +17,8 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/warden-sandbox/warden/sandbox/cgroup"
+	"github.com/warden-sandbox/warden/sandbox/mount"
+	"github.com/warden-sandbox/warden/sandbox/netns"
 	"github.com/warden-sandbox/warden/seccomp"
 	"github.com/warden-sandbox/warden/userns"
 )
@@ -45,6 +47,10 @@ type Result struct {
 	Limits   map[string]string
 	Cgroup   *cgroup.Stats
 	Warnings []Warning
+	// Net describes the network mode and helper; NetRx/NetTx are the
+	// bytes the jail's interface received and sent.
+	Net          *netns.Info
+	NetRx, NetTx uint64
 	// Denials are the syscalls the seccomp profile denied (--seccomp-audit).
 	Denials []seccomp.Denial
 	Ending  Ending
@@ -180,23 +186,38 @@ func Run(p *Plan, logw io.Writer) (*Result, error) {
 		<-done
 		logWG.Wait()
 	}
-	enc := json.NewEncoder(planW)
-	if err := enc.Encode(p); err != nil {
-		planW.Close()
-		kill()
-		return nil, bug(fmt.Errorf("send plan: %w", err))
-	}
-	planW.Close()
 	if p.Maps.Ranges {
 		h, err := userns.FindHelpers()
 		if err == nil {
 			err = h.Install(pid, p.Maps)
 		}
 		if err != nil {
+			planW.Close()
 			kill()
 			return nil, fmt.Errorf("write ID maps of the user namespace: %w", err)
 		}
 	}
+	// The network helper attaches to the jail's namespaces from the host
+	// side, after the maps (it enters the user namespace) and before
+	// stage-2 sets anything up.
+	net, err := netns.Start(pid, p.NetOpts)
+	if err != nil {
+		planW.Close()
+		kill()
+		return nil, fmt.Errorf("network %s: %w", p.Net, err)
+	}
+	defer net.Stop()
+	for i := range p.Mounts {
+		if p.Mounts[i].Kind == mount.File && p.Mounts[i].Source == resolvSource {
+			p.Mounts[i].Data = string(net.ResolvConf())
+		}
+	}
+	if err := json.NewEncoder(planW).Encode(p); err != nil {
+		planW.Close()
+		kill()
+		return nil, bug(fmt.Errorf("send plan: %w", err))
+	}
+	planW.Close()
 	if err := send(syncP, Message{Kind: MsgGo}); err != nil {
 		kill()
 		return nil, fmt.Errorf("start stage-2: %w", err)
@@ -280,6 +301,11 @@ func Run(p *Plan, logw io.Writer) (*Result, error) {
 		}
 	}
 	logWG.Wait()
+	info := net.Info()
+	res.Net = &info
+	if rx, tx, err := net.Counters(); err == nil {
+		res.NetRx, res.NetTx = rx, tx
+	}
 	if auditor != nil {
 		// Every filtered task is gone, so the kernel reports POLLHUP and
 		// Run returns; the cancel is a backstop.

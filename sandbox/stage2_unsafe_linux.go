@@ -89,8 +89,10 @@ func setupJail(p *Plan, log *slog.Logger) *StageError {
 	if err := unix.Sethostname([]byte(p.Hostname)); err != nil {
 		return stageErr("hostname", "sethostname", p.Hostname, err)
 	}
-	if err := loopbackUp(); err != nil {
-		return stageErr("network", "SIOCSIFFLAGS lo up", "lo", err)
+	if p.Cloneflags&syscall.CLONE_NEWNET != 0 {
+		if err := loopbackUp(); err != nil {
+			return stageErr("network", "SIOCSIFFLAGS lo up", "lo", err)
+		}
 	}
 	skipped, err := mount.Apply(p.Mounts, p.Scratch)
 	if err != nil {

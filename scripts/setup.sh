@@ -32,6 +32,14 @@ if ! command -v go >/dev/null; then
 	fi
 fi
 
+# pasta and slirp4netns open /dev/net/tun as the calling user. Debian and
+# Ubuntu ship it 0666 (the tun driver checks ownership of each device it
+# creates); some VM images tighten it to 0600, which breaks rootless networking.
+if [ "$(id -u)" = 0 ] && [ -c /dev/net/tun ] && [ "$(stat -c %a /dev/net/tun)" != 666 ]; then
+	echo "setup: /dev/net/tun is mode $(stat -c %a /dev/net/tun); setting the distribution default 0666"
+	chmod 0666 /dev/net/tun
+fi
+
 if [ "${1:-}" = "--test-user" ]; then
 	[ "$(id -u)" = 0 ] || { echo "setup: --test-user needs root" >&2; exit 1; }
 	if ! id "$TEST_USER" >/dev/null 2>&1; then

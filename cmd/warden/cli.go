@@ -93,6 +93,7 @@ type runOpts struct {
 	cpus                float64
 	seccomp             string
 	seccompAudit        bool
+	allowHostLoopback   bool
 	publish             []string
 	ro, rw, tmpfs, hide []string
 	env, envPass        []string
@@ -121,7 +122,9 @@ func runFlags() (*pflag.FlagSet, *runOpts) {
 	fs.StringVar(&o.hostname, "hostname", "warden", "host `NAME` inside the jail")
 	fs.BoolVar(&o.asRoot, "as-root", false, "map your uid to root (uid 0) inside; still no capabilities")
 	fs.StringVar(&o.mapMode, "map", "auto", "ID map: auto (subordinate ids when available), single (your id only), subuid (require them)")
-	fs.StringVar(&o.net, "net", "none", "network: none (loopback only)")
+	fs.StringVar(&o.net, "net", "none", "network: none (loopback only), pasta or slirp4netns (outbound through a user-mode helper), auto (pasta, else slirp4netns), host (the host's network: unsafe)")
+	fs.StringArrayVarP(&o.publish, "publish", "p", nil, "publish a jail port on the host: `[HOSTIP:]HOSTPORT:JAILPORT[/tcp|udp]` (HOSTIP defaults to 127.0.0.1; repeatable)")
+	fs.BoolVar(&o.allowHostLoopback, "allow-host-loopback", false, "let the jail reach the host's 127.0.0.1 and ::1 (pasta/slirp4netns only)")
 	fs.StringVarP(&o.memory, "memory", "m", "", "cgroup memory limit `SIZE` (e.g. 512M, 2G); swap is 0 unless the policy sets memory_swap")
 	fs.Int64Var(&o.pids, "pids", 0, "cgroup limit on the number of tasks `N`")
 	fs.Float64Var(&o.cpus, "cpus", 0, "cgroup CPU bandwidth limit in CPUs (e.g. 0.5, 2)")

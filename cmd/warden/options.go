@@ -17,7 +17,7 @@ import (
 var flagKeys = map[string]string{
 	"ro": "filesystem.ro", "rw": "filesystem.rw", "tmpfs": "filesystem.tmpfs", "hide": "filesystem.hide",
 	"chdir": "filesystem.chdir", "hostname": "process.hostname", "map": "identity.map", "net": "network.mode",
-	"publish": "network.publish", "env": "process.env", "env-pass": "process.env_pass", "timeout": "process.timeout",
+	"publish": "network.publish", "allow-host-loopback": "network.allow_host_loopback", "env": "process.env", "env-pass": "process.env_pass", "timeout": "process.timeout",
 	"kill-grace": "process.kill_grace", "rlimit": "process.rlimits", "cap-add": "process.cap_add",
 	"memory": "limits.memory", "pids": "limits.pids", "cpus": "limits.cpus", "limits": "limits.enforce",
 	"seccomp": "seccomp.profile", "report": "report.file",

@@ -3,13 +3,363 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"text/tabwriter"
+
+	"github.com/spf13/pflag"
+
+	"github.com/warden-sandbox/warden/policies"
+	"github.com/warden-sandbox/warden/sandbox"
+	"github.com/warden-sandbox/warden/seccomp"
 )
 
-// cmdPolicy is being written (issue 4); this placeholder keeps the build
-// green until policy_cmd.go lands.
+const policyUsage = `Usage:
+  warden policy list                         built-in policies and those on the search path
+  warden policy show NAME|FILE               the policy file as written
+  warden policy explain [NAME|FILE] [run flags] [-- CMD [ARGS...]]
+                                             the plan warden run would build, without running it
+  warden policy check FILE...                validate policy files; exit 0 if all are valid, else 125
+
+A NAME is looked up in $XDG_CONFIG_HOME/warden/policies, /etc/warden/policies,
+then among the built-ins; a value with a "/" or ending in ".toml" is a file.
+See docs/policy.md.
+`
+
+// policyCmd runs `warden policy ...`. host describes the machine; tests
+// pass a fake.
+type policyCmd struct {
+	host           func() (*sandbox.Host, error)
+	stdout, stderr io.Writer
+}
+
 func cmdPolicy(args []string, stdout, stderr io.Writer) int {
-	fmt.Fprintln(stderr, "warden: error: policy: not available in this build")
-	return exitWarden
+	return policyCmd{host: sandbox.RealHost, stdout: stdout, stderr: stderr}.run(args)
+}
+
+func (c policyCmd) run(args []string) int {
+	if len(args) == 0 {
+		fmt.Fprint(c.stderr, policyUsage)
+		return exitWarden
+	}
+	switch args[0] {
+	case "list":
+		return c.list(args[1:])
+	case "show":
+		return c.show(args[1:])
+	case "explain":
+		return c.explain(args[1:])
+	case "check":
+		return c.check(args[1:])
+	case "help", "-h", "--help":
+		fmt.Fprint(c.stdout, policyUsage)
+		return 0
+	}
+	return fail(c.stderr, sandbox.Usagef("policy: unknown subcommand %q", args[0]), "run `warden policy help`")
+}
+
+func (c policyCmd) env() (policies.Env, *sandbox.Host, error) {
+	h, err := c.host()
+	if err != nil {
+		return policies.Env{}, nil, fmt.Errorf("inspect host: %w", err)
+	}
+	return policyEnv(h), h, nil
+}
+
+// listEntry is one line of `warden policy list`.
+type listEntry struct {
+	name, source, desc string
+}
+
+// list prints every policy a name can reach, in lookup order; a policy that
+// an earlier one of the same name shadows says so, because `--policy NAME`
+// will never get it.
+func (c policyCmd) list(args []string) int {
+	if len(args) > 0 {
+		return fail(c.stderr, sandbox.Usagef("policy list: takes no arguments (got %q)", args[0]))
+	}
+	env, _, err := c.env()
+	if err != nil {
+		return fail(c.stderr, err)
+	}
+	var entries []listEntry
+	winner := map[string]string{}
+	add := func(name, source string, load func() (*policies.Policy, error)) {
+		desc := ""
+		if p, err := load(); err != nil {
+			desc = "INVALID: " + err.Error()
+		} else {
+			desc = p.Description
+		}
+		if w, ok := winner[name]; ok {
+			desc = "(shadowed by " + w + ") " + desc
+		} else {
+			winner[name] = source
+		}
+		entries = append(entries, listEntry{name, source, desc})
+	}
+	for _, dir := range env.ConfigDirs {
+		ents, err := os.ReadDir(dir)
+		if err != nil {
+			if !errors.Is(err, fs.ErrNotExist) {
+				fmt.Fprintf(c.stderr, "warden: warning: policy list: %v\n", err)
+			}
+			continue
+		}
+		for _, e := range ents {
+			name, ok := strings.CutSuffix(e.Name(), ".toml")
+			if !ok || e.IsDir() || !isPolicyName(name) {
+				continue
+			}
+			path := filepath.Join(dir, e.Name())
+			add(name, path, func() (*policies.Policy, error) { return policies.Load(path, env) })
+		}
+	}
+	for _, name := range policies.Builtins() {
+		add(name, "builtin:"+name, func() (*policies.Policy, error) {
+			src, _ := policies.BuiltinSource(name)
+			return policies.Parse("builtin:"+name, src, env)
+		})
+	}
+	tw := tabwriter.NewWriter(c.stdout, 0, 8, 2, ' ', 0)
+	for _, e := range entries {
+		fmt.Fprintf(tw, "%s\t%s\t%s\n", e.name, e.source, e.desc)
+	}
+	if err := tw.Flush(); err != nil {
+		return fail(c.stderr, fmt.Errorf("policy list: %w", err))
+	}
+	return 0
+}
+
+// isPolicyName mirrors the policies package's rule for names: letters,
+// digits, "_", "-" and inner dots, at most 64 characters. Files whose base
+// name is no policy name cannot be reached by name, so list leaves them out.
+func isPolicyName(s string) bool {
+	if s == "" || len(s) > 64 || s[0] == '.' || s[0] == '-' {
+		return false
+	}
+	for _, c := range s {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '-' || c == '.') {
+			return false
+		}
+	}
+	return true
+}
+
+// show prints the policy file that `--policy REF` would read first, as
+// written, even when it does not parse: that is when one wants to see it.
+func (c policyCmd) show(args []string) int {
+	if len(args) != 1 {
+		return fail(c.stderr, sandbox.Usagef("policy show: want one NAME or FILE"), "run `warden policy list` for the names")
+	}
+	env, h, err := c.env()
+	if err != nil {
+		return fail(c.stderr, err)
+	}
+	data, _, err := findPolicy(args[0], h.Cwd, env.ConfigDirs)
+	if err != nil {
+		return fail(c.stderr, err)
+	}
+	if _, err := c.stdout.Write(data); err != nil {
+		return fail(c.stderr, fmt.Errorf("policy show: %w", err))
+	}
+	return 0
+}
+
+// findPolicy finds what policies.Load reads first for ref (see Load's
+// lookup rule, docs/policy.md "Lookup"): a path as given (relative to cwd),
+// a name as NAME.toml on the search path, then a built-in. It returns the
+// text and its source.
+func findPolicy(ref, cwd string, dirs []string) ([]byte, string, error) {
+	if policies.IsPath(ref) {
+		p := ref
+		if !filepath.IsAbs(p) {
+			p = filepath.Join(cwd, p)
+		}
+		data, err := readPolicyFile(p)
+		if err != nil {
+			return nil, "", fmt.Errorf("policy %s: %w", ref, err)
+		}
+		return data, p, nil
+	}
+	if !isPolicyName(ref) {
+		return nil, "", sandbox.Usagef("policy %q: not a policy name; names use letters, digits, \".\", \"_\" and \"-\"; a file needs a \"/\" or \".toml\"", ref)
+	}
+	for _, dir := range dirs {
+		if !filepath.IsAbs(dir) {
+			continue
+		}
+		p := filepath.Join(dir, ref+".toml")
+		data, err := readPolicyFile(p)
+		if errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return nil, "", fmt.Errorf("policy %s: %w", ref, err)
+		}
+		return data, p, nil
+	}
+	if data, ok := policies.BuiltinSource(ref); ok {
+		return data, "builtin:" + ref, nil
+	}
+	return nil, "", sandbox.Usagef("policy %q not found: searched %s and the built-ins (%s)", ref,
+		strings.Join(dirs, ", "), strings.Join(policies.Builtins(), ", "))
+}
+
+// readPolicyFile reads a regular file of at most 1 MiB; opening a FIFO must
+// not hang warden, so the open does not block and Stat refuses it.
+func readPolicyFile(path string) ([]byte, error) {
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if !st.Mode().IsRegular() {
+		return nil, fmt.Errorf("read %s: not a regular file", path)
+	}
+	const maxSize = 1 << 20
+	data, err := io.ReadAll(io.LimitReader(f, maxSize+1))
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", path, err)
+	}
+	if len(data) > maxSize {
+		return nil, fmt.Errorf("read %s: larger than 1 MiB", path)
+	}
+	return data, nil
+}
+
+// explain resolves exactly as `warden run` does (the same flags, the same
+// loadPolicy and buildOptions, the same sandbox.Resolve) and prints the plan
+// instead of running it.
+func (c policyCmd) explain(args []string) int {
+	fs, o := runFlags()
+	fs.SetOutput(io.Discard)
+	var ref string
+	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+		ref, args = args[0], args[1:]
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, pflag.ErrHelp) {
+			fmt.Fprintf(c.stdout, "Usage: warden policy explain [NAME|FILE] [run flags] [-- CMD [ARGS...]]\n\nFlags (as for warden run):\n%s", fs.FlagUsages())
+			return 0
+		}
+		return fail(c.stderr, sandbox.Usagef("policy explain: %v", err), "run `warden help run` for the flags")
+	}
+	if ref != "" {
+		if fs.Changed("policy") && o.policy != ref {
+			return fail(c.stderr, sandbox.Usagef("policy explain: policy given twice (%q and --policy %q)", ref, o.policy))
+		}
+		o.policy = ref
+	}
+	argv, noCmd := fs.Args(), false
+	if len(argv) == 0 {
+		// Resolve needs a command; the plan does not depend on which.
+		argv, noCmd = []string{"CMD"}, true
+	}
+	h, err := c.host()
+	if err != nil {
+		return fail(c.stderr, fmt.Errorf("inspect host: %w", err))
+	}
+	// loadPolicy is run again inside buildOptions; here it only supplies
+	// the extends chain, which the options do not carry.
+	pol, _, _, err := loadPolicy(o, h)
+	if err != nil {
+		return fail(c.stderr, err)
+	}
+	opts, err := buildOptions(o, argv, h)
+	if err != nil {
+		return fail(c.stderr, err)
+	}
+	plan, warns, err := sandbox.Resolve(opts, h)
+	if err != nil {
+		return fail(c.stderr, err)
+	}
+	fmt.Fprint(c.stdout, sandbox.Explain(plan, sandbox.ExplainInfo{
+		Chain: pol.Chain, NoCommand: noCmd, Seccomp: opts.SeccompOpts, Report: o.report, Warnings: warns,
+	}))
+	return 0
+}
+
+// check validates each file as `warden run --policy FILE` would before
+// creating anything, plus the seccomp profile and syscall names, which run
+// checks only when it compiles the filter. The host's paths are not
+// checked: a policy is written for many hosts.
+func (c policyCmd) check(args []string) int {
+	if len(args) == 0 {
+		return fail(c.stderr, sandbox.Usagef("policy check: want one or more FILEs"))
+	}
+	env, _, err := c.env()
+	if err != nil {
+		return fail(c.stderr, err)
+	}
+	status := 0
+	for _, file := range args {
+		ref := file
+		if !policies.IsPath(ref) {
+			// check takes files: "mypolicy" is ./mypolicy, never a name.
+			ref = "./" + ref
+		}
+		if err := checkPolicy(ref, env); err != nil {
+			fmt.Fprintf(c.stderr, "warden: error: %v\n", err)
+			status = exitWarden
+			continue
+		}
+		fmt.Fprintf(c.stdout, "ok %s\n", file)
+	}
+	return status
+}
+
+func checkPolicy(ref string, env policies.Env) error {
+	pol, err := policies.Load(ref, env)
+	if err != nil {
+		return err
+	}
+	opts, err := sandbox.OptionsFromPolicy(pol, []string{"true"})
+	if err != nil {
+		return fmt.Errorf("policy %s: %w", pol.Source, err)
+	}
+	if _, err := seccomp.Resolve(seccompName(opts.Seccomp), opts.SeccompOpts); err != nil {
+		return seccompPosError(pol, err)
+	}
+	return nil
+}
+
+func seccompName(s string) string {
+	if s == "" {
+		return "default"
+	}
+	return s
+}
+
+// seccompPosError places a seccomp error at the policy key it is about: the
+// allow or deny element that names the syscall in the message, else the
+// profile.
+func seccompPosError(pol *policies.Policy, err error) error {
+	msg := err.Error()
+	key := "seccomp.profile"
+	for _, l := range []struct {
+		key   string
+		names []string
+	}{{"seccomp.allow", pol.Seccomp.Allow}, {"seccomp.deny", pol.Seccomp.Deny}} {
+		for i, n := range l.names {
+			if strings.Contains(msg, fmt.Sprintf("%q", n)) {
+				key = fmt.Sprintf("%s[%d]", l.key, i)
+			}
+		}
+	}
+	at, ok := pol.Origin[key]
+	if !ok {
+		at = pol.Source
+	}
+	return fmt.Errorf("policy %s: %s: %w", at, key, err)
 }

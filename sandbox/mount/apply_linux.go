@@ -123,6 +123,13 @@ func applyOne(root int, o Op, src int) error {
 	switch o.Kind {
 	case Mkdir:
 		return nil
+	case File:
+		fd, err := contentFile(o.Data)
+		if err != nil {
+			return &Error{Op: o, Step: "create content", Err: err}
+		}
+		defer unix.Close(fd)
+		return moveTo(o, fd, t)
 	case Bind, DevBind:
 		return moveTo(o, src, t)
 	case Hide:
@@ -258,6 +265,34 @@ func parseData(s string) map[string]string {
 	return m
 }
 
+// contentFile returns a detached read-only mount of a single file holding
+// data, on a private tiny tmpfs.
+func contentFile(data string) (int, error) {
+	fs, err := newFS("tmpfs", map[string]string{"mode": "0755", "size": "64k"}, unix.MOUNT_ATTR_NOSUID|unix.MOUNT_ATTR_NODEV|unix.MOUNT_ATTR_NOEXEC)
+	if err != nil {
+		return -1, err
+	}
+	defer unix.Close(fs)
+	f, err := unix.Openat(fs, "f", unix.O_CREAT|unix.O_WRONLY|unix.O_CLOEXEC|unix.O_NOFOLLOW, 0o644)
+	if err != nil {
+		return -1, fmt.Errorf("create: %w", err)
+	}
+	_, err = unix.Write(f, []byte(data))
+	unix.Close(f)
+	if err != nil {
+		return -1, fmt.Errorf("write: %w", err)
+	}
+	fd, err := unix.OpenTree(fs, "f", unix.OPEN_TREE_CLONE|unix.OPEN_TREE_CLOEXEC)
+	if err != nil {
+		return -1, fmt.Errorf("open_tree: %w", err)
+	}
+	if err := unix.MountSetattr(fd, "", unix.AT_EMPTY_PATH, &unix.MountAttr{Attr_set: unix.MOUNT_ATTR_RDONLY}); err != nil {
+		unix.Close(fd)
+		return -1, fmt.Errorf("mount_setattr: %w", err)
+	}
+	return fd, nil
+}
+
 // resolveFlags keep every lookup inside the new root and refuse symlinks and
 // magic links in any component, because a target that is a symlink would
 // let a mount land outside the place the plan names.
@@ -296,7 +331,7 @@ func ensureFile(root int, rel string) (int, error) {
 	}
 	defer unix.Close(parent)
 	fd, err := openBeneath(parent, path.Base(rel), unix.O_CREAT|unix.O_WRONLY|unix.O_NOFOLLOW)
-	if err != nil && !errors.Is(err, unix.EISDIR) && !errors.Is(err, unix.ETXTBSY) && !errors.Is(err, unix.EACCES) {
+	if err != nil && !errors.Is(err, unix.EISDIR) && !errors.Is(err, unix.ETXTBSY) && !errors.Is(err, unix.EACCES) && !errors.Is(err, unix.EROFS) {
 		return -1, fmt.Errorf("create %s: %w", rel, err)
 	}
 	if err == nil {

@@ -20,6 +20,7 @@ const (
 	Mkdir   Kind = "mkdir"   // directory at Target (mode in Data, octal)
 	Hide    Kind = "hide"    // make Target unreadable: empty read-only tmpfs, or /dev/null over a file
 	Remount Kind = "remount" // make Target (already mounted) read-only, recursively
+	File    Kind = "file"    // a read-only file with content Data at Target (e.g. resolv.conf)
 )
 
 // Op is one step of a mount plan. Targets are absolute paths inside the jail;
@@ -61,10 +62,12 @@ func (o Op) String() string {
 	default:
 		fmt.Fprintf(&b, " %s", o.Target)
 	}
-	if o.File && o.Kind != DevBind {
+	if o.File && o.Kind != DevBind && o.Kind != File {
 		b.WriteString(" (file)")
 	}
-	if o.Data != "" {
+	if o.Kind == File {
+		fmt.Fprintf(&b, " [%s]", o.Source)
+	} else if o.Data != "" {
 		fmt.Fprintf(&b, " [%s]", o.Data)
 	}
 	return b.String()
