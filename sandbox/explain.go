@@ -97,11 +97,12 @@ type kvFunc func(k, format string, a ...any)
 
 func explainIdentity(b *strings.Builder, kv kvFunc, p *Plan) {
 	m := p.Maps
-	who := "yourself"
-	if m.InsideUID == 0 {
-		who = "root in the jail, no capabilities on the host"
+	hostUID, who := hostID(m.UID, m.InsideUID), "yourself"
+	if m.InsideUID == 0 && hostUID != 0 {
+		who = "root inside the jail only"
 	}
-	kv("identity", "uid %d gid %d inside (%s)", m.InsideUID, m.InsideGID, who)
+	kv("identity", "uid %d gid %d inside = host uid %d gid %d (%s)", m.InsideUID, m.InsideGID,
+		hostUID, hostID(m.GID, m.InsideGID), who)
 	switch {
 	case m.Ranges:
 		kv("  map", "%s: subordinate ranges, written by newuidmap/newgidmap; setgroups allowed", p.MapMode)
@@ -115,6 +116,16 @@ func explainIdentity(b *strings.Builder, kv kvFunc, p *Plan) {
 	} else {
 		kv("  caps", "%s (inside the jail's user namespace only)", strings.Join(capList(p.Caps), " "))
 	}
+}
+
+// hostID is the host id that id inside maps to, -1 if unmapped.
+func hostID(maps []userns.IDMap, id int) int {
+	for _, m := range maps {
+		if id >= m.Inside && id < m.Inside+m.Count {
+			return m.Host + id - m.Inside
+		}
+	}
+	return -1
 }
 
 // mapLines prints maps as "inside host count" triples, one per line.
