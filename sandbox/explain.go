@@ -65,6 +65,15 @@ func Explain(p *Plan, info ExplainInfo) string {
 
 	b.WriteString("\n")
 	kv("network", "%s", explainNet(p.Net))
+	for _, port := range p.NetOpts.Publish {
+		fmt.Fprintf(&b, "  %-12s %s (host %s:%d -> jail port %d)\n", "publish", port, port.HostIP, port.HostPort, port.JailPort)
+	}
+	switch {
+	case p.NetOpts.AllowHostLoopback:
+		fmt.Fprintf(&b, "  %-12s %s\n", "host lo", "reachable through the helper's gateway")
+	case p.Net != "none" && p.Net != "host" && p.Net != "":
+		fmt.Fprintf(&b, "  %-12s %s\n", "host lo", "unreachable")
+	}
 	explainEnv(&b, kv, p.Env)
 	explainRlimits(&b, kv, p.Rlimits)
 	explainLimits(&b, kv, p.Limits, p.LimitsMode)

@@ -49,8 +49,11 @@ type ReportNetwork struct {
 	Published     []string `json:"published"`
 	DNS           string   `json:"dns,omitempty"`
 	HostLoopback  bool     `json:"host_loopback"`
-	RxBytes       uint64   `json:"rx_bytes"`
-	TxBytes       uint64   `json:"tx_bytes"`
+	// HostLoopbackAddr is where the host's loopback is reached from inside
+	// when HostLoopback is true.
+	HostLoopbackAddr string `json:"host_loopback_addr,omitempty"`
+	RxBytes          uint64 `json:"rx_bytes"`
+	TxBytes          uint64 `json:"tx_bytes"`
 }
 
 // ReportDenial is one syscall the seccomp profile denied during the run.
@@ -252,7 +255,7 @@ func NewReport(p *Plan, pol PolicyRef, res *Result, runErr error, exitStatus int
 		}
 		if n := res.Net; n != nil {
 			rn := &ReportNetwork{Mode: string(n.Mode), Helper: n.Helper, HelperVersion: n.Version, DNS: n.DNS,
-				HostLoopback: n.HostLoopback, RxBytes: res.NetRx, TxBytes: res.NetTx, Published: []string{}}
+				HostLoopback: n.HostLoopback, HostLoopbackAddr: n.HostLoopbackAddr, RxBytes: res.NetRx, TxBytes: res.NetTx, Published: []string{}}
 			for _, pp := range n.Published {
 				rn.Published = append(rn.Published, pp.String())
 			}

@@ -79,6 +79,13 @@ func Resolve(o Options, h *Host) (*Plan, []Warning, error) {
 		return nil, nil, err
 	}
 	p.Mounts, p.Cwd = ops, cwd
+	if p.NetOpts.Mode == netns.ModeHost {
+		for i, op := range p.Mounts {
+			if op.Kind == mount.Sysfs {
+				p.Mounts[i] = mount.Op{Kind: mount.Bind, Source: "/sys", Target: "/sys", ReadOnly: true, Optional: true}
+			}
+		}
+	}
 	if p.NetOpts.Mode != netns.ModeNone && p.NetOpts.Mode != netns.ModeHost {
 		// The helper's DNS address is known once it runs; Run fills the
 		// content in before stage-2 reads the plan.
@@ -477,7 +484,9 @@ func resolveNet(o Options, p *Plan) error {
 	}
 	if mode == netns.ModeHost {
 		// The host's network namespace: no CLONE_NEWNET. The report marks
-		// the network protection off and says why this is unsafe.
+		// the network protection off and says why this is unsafe. A fresh
+		// sysfs needs a network namespace of our own (sysfs(5)), so /sys
+		// is the host's, read-only.
 		p.Cloneflags &^= syscall.CLONE_NEWNET
 	}
 	return nil

@@ -1,0 +1,254 @@
+//go:build linux && integration
+
+package main
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// hostServer listens on host loopback and counts connections.
+func hostServer(t *testing.T) (port int, hits func() int) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	n := make(chan int, 1)
+	n <- 0
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			n <- (<-n + 1)
+			c.Write([]byte("HOST-LOOPBACK\n"))
+			c.Close()
+		}
+	}()
+	return ln.Addr().(*net.TCPAddr).Port, func() int { v := <-n; n <- v; return v }
+}
+
+func needHelper(t *testing.T, mode string) {
+	if _, err := exec.LookPath(mode); err != nil {
+		t.Skipf("%s not installed (scripts/setup.sh installs passt and slirp4netns)", mode)
+	}
+	if f, err := os.OpenFile("/dev/net/tun", os.O_RDWR, 0); err != nil {
+		t.Skipf("/dev/net/tun not usable by this user (%v); scripts/setup.sh sets the distribution default 0666", err)
+	} else {
+		f.Close()
+	}
+}
+
+const connectPy = `
+import socket, sys
+try:
+    s = socket.create_connection((sys.argv[1], int(sys.argv[2])), 2)
+    print(s.recv(100).decode().strip())
+except Exception as e:
+    print("blocked:", type(e).__name__)
+`
+
+func helperCount(mode string) int {
+	n := 0
+	ents, _ := os.ReadDir("/proc")
+	for _, e := range ents {
+		// argv[0], not comm: Debian's pasta runs as "passt.avx2".
+		b, err := os.ReadFile("/proc/" + e.Name() + "/cmdline")
+		argv0, _, _ := strings.Cut(string(b), "\x00")
+		if err == nil && filepath.Base(argv0) == mode {
+			if fi, err := os.Stat("/proc/" + e.Name()); err == nil && fi.Sys().(*syscall.Stat_t).Uid == uint32(os.Getuid()) {
+				n++
+			}
+		}
+	}
+	return n
+}
+
+func TestNetNone(t *testing.T) {
+	e := newEnv(t)
+	port, hits := hostServer(t)
+	// An abstract unix socket of the host: a jail in its own network
+	// namespace must not reach it (abstract names are per netns).
+	name := fmt.Sprintf("@warden-test-%d", os.Getpid())
+	ul, err := net.Listen("unix", name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ul.Close()
+	go func() {
+		for {
+			c, err := ul.Accept()
+			if err != nil {
+				return
+			}
+			c.Write([]byte("ABSTRACT\n"))
+			c.Close()
+		}
+	}()
+	script := connectPy + fmt.Sprintf(`
+try:
+    u = socket.socket(socket.AF_UNIX); u.connect("\0%s"); print(u.recv(100).decode().strip())
+except Exception as e:
+    print("abstract blocked:", type(e).__name__)
+`, strings.TrimPrefix(name, "@"))
+	r := e.run(t, nil, "run", "--", "python3", "-c", script, "127.0.0.1", fmt.Sprint(port))
+	if strings.Contains(r.stdout, "HOST-LOOPBACK") || strings.Contains(r.stdout, "ABSTRACT") || hits() != 0 {
+		t.Errorf("--net none reached the host: %q %q", r.stdout, r.stderr)
+	}
+	if !strings.Contains(r.stdout, "abstract blocked") {
+		t.Errorf("abstract socket test did not run: %q %q", r.stdout, r.stderr)
+	}
+}
+
+func TestNetHelpers(t *testing.T) {
+	for _, mode := range []string{"pasta", "slirp4netns"} {
+		t.Run(mode, func(t *testing.T) {
+			needHelper(t, mode)
+			e := newEnv(t)
+			port, hits := hostServer(t)
+			before := helperCount(mode)
+			rep := filepath.Join(t.TempDir(), "r.json")
+			r := e.run(t, nil, "run", "--net", mode, "--report", rep, "--", "sh", "-c",
+				fmt.Sprintf("cat /etc/resolv.conf; python3 -c '%s' 127.0.0.1 %d", connectPy, port))
+			if r.code != 0 {
+				t.Fatalf("exit %d: %s", r.code, r.stderr)
+			}
+			if strings.Contains(r.stdout, "HOST-LOOPBACK") || hits() != 0 {
+				t.Errorf("host loopback reached under --net %s: %q", mode, r.stdout)
+			}
+			var doc struct {
+				Network struct {
+					Mode, Helper, DNS string
+					HostLoopback     bool   `json:"host_loopback"`
+					HostLoopbackAddr string `json:"host_loopback_addr"`
+				} `json:"network"`
+			}
+			b, _ := os.ReadFile(rep)
+			json.Unmarshal(b, &doc)
+			if doc.Network.Mode != mode || doc.Network.Helper == "" || !strings.Contains(r.stdout, "nameserver "+doc.Network.DNS) {
+				t.Errorf("report network %+v; resolv.conf inside: %q", doc.Network, r.stdout)
+			}
+			if n := helperCount(mode); n != before {
+				t.Errorf("%d %s processes left after the run", n-before, mode)
+			}
+
+			// allow_host_loopback: the host's loopback is reachable at the
+			// helper's gateway address.
+			rep2 := filepath.Join(t.TempDir(), "r2.json")
+			r = e.run(t, nil, "run", "--net", mode, "--allow-host-loopback", "--report", rep2, "--", "sh", "-c", "true")
+			b, _ = os.ReadFile(rep2)
+			json.Unmarshal(b, &doc)
+			if doc.Network.HostLoopbackAddr == "" || !doc.Network.HostLoopback {
+				t.Fatalf("allow_host_loopback: report %+v (%s)", doc.Network, r.stderr)
+			}
+			r = e.run(t, nil, "run", "--net", mode, "--allow-host-loopback", "--", "python3", "-c", connectPy,
+				doc.Network.HostLoopbackAddr, fmt.Sprint(port))
+			if !strings.Contains(r.stdout, "HOST-LOOPBACK") {
+				t.Errorf("--allow-host-loopback: host loopback not reached at %s: %q %q", doc.Network.HostLoopbackAddr, r.stdout, r.stderr)
+			}
+		})
+	}
+}
+
+func TestNetPublish(t *testing.T) {
+	needHelper(t, "pasta")
+	e := newEnv(t)
+	ln, _ := net.Listen("tcp", "127.0.0.1:0")
+	hostPort := ln.Addr().(*net.TCPAddr).Port
+	ln.Close()
+	cmd := exec.Command(wardenBin(t), "run", "--net", "pasta", "-p", fmt.Sprintf("127.0.0.1:%d:8000", hostPort), "--",
+		"python3", "-c", `
+import socket
+s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("0.0.0.0", 8000)); s.listen(1); print("listening", flush=True)
+c, _ = s.accept(); c.sendall(b"FROM-JAIL\n"); c.close()`)
+	cmd.Dir, cmd.Env = e.cwd, e.env
+	out, _ := cmd.StdoutPipe()
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	line, _ := bufio.NewReader(out).ReadString('\n')
+	if !strings.HasPrefix(line, "listening") {
+		t.Fatalf("server in the jail did not start: %q", line)
+	}
+	var got string
+	deadline := time.Now().Add(5 * time.Second)
+	for time.Now().Before(deadline) && got == "" {
+		c, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", hostPort), time.Second)
+		if err == nil {
+			b := make([]byte, 64)
+			c.SetReadDeadline(time.Now().Add(2 * time.Second))
+			n, _ := c.Read(b)
+			got = string(b[:n])
+			c.Close()
+		}
+		if got == "" {
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
+	if !strings.Contains(got, "FROM-JAIL") {
+		t.Errorf("published port 127.0.0.1:%d did not answer from the jail: %q", hostPort, got)
+	}
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		cmd.Process.Kill()
+		t.Error("warden did not exit after the server finished")
+	}
+}
+
+func TestNetHelperDiesWithWarden(t *testing.T) {
+	needHelper(t, "pasta")
+	e := newEnv(t)
+	before := helperCount("pasta")
+	cmd := exec.Command(wardenBin(t), "run", "--net", "pasta", "--", "sleep", "60")
+	cmd.Dir, cmd.Env = e.cwd, e.env
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for helperCount("pasta") == before && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+	}
+	if helperCount("pasta") == before {
+		t.Fatal("pasta never started")
+	}
+	time.Sleep(200 * time.Millisecond)
+	cmd.Process.Signal(syscall.SIGKILL)
+	cmd.Wait()
+	deadline = time.Now().Add(3 * time.Second)
+	for helperCount("pasta") != before && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+	}
+	if n := helperCount("pasta"); n != before {
+		t.Errorf("after kill -9 of warden, %d pasta process(es) remain", n-before)
+	}
+}
+
+func TestNetHost(t *testing.T) {
+	e := newEnv(t)
+	port, hits := hostServer(t)
+	rep := filepath.Join(t.TempDir(), "r.json")
+	r := e.run(t, nil, "run", "--net", "host", "--report", rep, "--", "python3", "-c", connectPy, "127.0.0.1", fmt.Sprint(port))
+	if !strings.Contains(r.stdout, "HOST-LOOPBACK") || hits() != 1 {
+		t.Errorf("--net host did not share the host's network: %q %q", r.stdout, r.stderr)
+	}
+	b, _ := os.ReadFile(rep)
+	if !strings.Contains(string(b), `"name": "network",`) || !strings.Contains(string(b), "unsafe") {
+		t.Errorf("report does not mark host networking unsafe:\n%s", b)
+	}
+}
