@@ -130,8 +130,8 @@ func TestNetHelpers(t *testing.T) {
 			var doc struct {
 				Network struct {
 					Mode, Helper, DNS string
-					HostLoopback     bool   `json:"host_loopback"`
-					HostLoopbackAddr string `json:"host_loopback_addr"`
+					HostLoopback      bool   `json:"host_loopback"`
+					HostLoopbackAddr  string `json:"host_loopback_addr"`
 				} `json:"network"`
 			}
 			b, _ := os.ReadFile(rep)
