@@ -138,6 +138,7 @@ cpus = 1.5
 		{"build", []string{"build", "--", "cc", "-c", "x.c"}},
 		{"ci", []string{"ci", "--", "make", "test"}},
 		{"net", []string{"net", "--", "curl", "https://example.org"}},
+		{"net-publish", []string{"net", "-p", "8080:80", "-p", "127.0.0.1:5353:53/udp", "--allow-host-loopback", "--", "srv"}},
 		{"no-policy-no-command", nil},
 		{"ci-with-flags", []string{"ci", "--limits", "best-effort", "--memory", "1G", "--env-pass", "CI*",
 			"--ro", "/srv/data:/data", "--timeout", "10m", "--as-root", "--map", "single", "--cap-add", "chown",
