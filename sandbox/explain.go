@@ -26,6 +26,19 @@ type ExplainInfo struct {
 	Report string
 	// Warnings are Resolve's.
 	Warnings []Warning
+	// LimitsHost says what this host can do about the limits; nil when
+	// not probed.
+	LimitsHost *LimitsHost
+}
+
+// LimitsHost is what a probe of the host's cgroups found, for Explain.
+type LimitsHost struct {
+	// Missing are the controllers the host cannot give a jail, each with
+	// the reason (cgroup.Report.Missing).
+	Missing map[string]string
+	// Note is a caveat printed as is ("" for none), e.g. that a delegated
+	// scope would first be asked of the systemd user manager.
+	Note string
 }
 
 // Explain renders p for people: what `warden run` would build, in the order
@@ -77,6 +90,7 @@ func Explain(p *Plan, info ExplainInfo) string {
 	explainEnv(&b, kv, p.Env)
 	explainRlimits(&b, kv, p.Rlimits)
 	explainLimits(&b, kv, p.Limits, p.LimitsMode)
+	explainLimitsHost(&b, p.Limits, p.LimitsMode, info.LimitsHost)
 	explainSeccomp(&b, kv, p, info.Seccomp)
 
 	b.WriteString("\n")
@@ -266,6 +280,32 @@ func explainLimits(b *strings.Builder, kv kvFunc, l cgroup.Limits, mode cgroup.M
 	}
 	for _, m := range l.IOMax {
 		line("io_max", "", `io.max="`+m+`"`)
+	}
+}
+
+// explainLimitsHost says what the host does to the limits: a run that
+// requires them is refused before anything is created, so explain must not
+// pretend it would run.
+func explainLimitsHost(b *strings.Builder, l cgroup.Limits, mode cgroup.Mode, h *LimitsHost) {
+	if h == nil || mode == cgroup.Off || mode == "" || len(l.Controllers()) == 0 {
+		return
+	}
+	var lacking []string
+	for _, c := range l.Controllers() {
+		if why, ok := h.Missing[c]; ok {
+			lacking = append(lacking, c)
+			fmt.Fprintf(b, "  %-12s %s controller unavailable: %s\n", "this host", c, why)
+		}
+	}
+	switch {
+	case len(lacking) == 0 && h.Note != "":
+		fmt.Fprintf(b, "  %-12s %s\n", "this host", h.Note)
+	case len(lacking) == 0:
+		fmt.Fprintf(b, "  %-12s %s\n", "this host", "can enforce them")
+	case mode == cgroup.Required:
+		fmt.Fprintf(b, "  %-12s %s\n", "verdict", "the run would be refused (exit 125); --limits best-effort runs without them")
+	default:
+		fmt.Fprintf(b, "  %-12s %s\n", "verdict", "the run would go ahead without "+strings.Join(lacking, ", ")+", with a warning")
 	}
 }
 

@@ -17,6 +17,7 @@ import (
 
 	"github.com/warden-sandbox/warden/policies"
 	"github.com/warden-sandbox/warden/sandbox"
+	"github.com/warden-sandbox/warden/sandbox/cgroup"
 	"github.com/warden-sandbox/warden/seccomp"
 )
 
@@ -35,12 +36,14 @@ See docs/policy.md.
 // policyCmd runs `warden policy ...`. host describes the machine; tests
 // pass a fake.
 type policyCmd struct {
-	host           func() (*sandbox.Host, error)
+	host func() (*sandbox.Host, error)
+	// probe tells explain which cgroup controllers the host lacks.
+	probe          func() cgroup.Report
 	stdout, stderr io.Writer
 }
 
 func cmdPolicy(args []string, stdout, stderr io.Writer) int {
-	return policyCmd{host: sandbox.RealHost, stdout: stdout, stderr: stderr}.run(args)
+	return policyCmd{host: sandbox.RealHost, probe: cgroup.Probe, stdout: stdout, stderr: stderr}.run(args)
 }
 
 func (c policyCmd) run(args []string) int {
@@ -284,10 +287,39 @@ func (c policyCmd) explain(args []string) int {
 	if err != nil {
 		return fail(c.stderr, err)
 	}
-	fmt.Fprint(c.stdout, sandbox.Explain(plan, sandbox.ExplainInfo{
-		Chain: pol.Chain, NoCommand: noCmd, Seccomp: opts.SeccompOpts, Report: o.report, Warnings: warns,
-	}))
+	info := sandbox.ExplainInfo{Chain: pol.Chain, NoCommand: noCmd, Seccomp: opts.SeccompOpts, Report: o.report, Warnings: warns}
+	if plan.LimitsMode != cgroup.Off && len(plan.Limits.Requested()) > 0 {
+		info.LimitsHost = limitsHost(c.probe())
+	}
+	fmt.Fprint(c.stdout, sandbox.Explain(plan, info))
 	return 0
+}
+
+// limitsHost turns a cgroup probe into what explain says about the host.
+// Probe only reads cgroupfs and the environment; it creates nothing.
+func limitsHost(r cgroup.Report) *sandbox.LimitsHost {
+	h := &sandbox.LimitsHost{Missing: map[string]string{}}
+	for c, why := range r.Missing {
+		h.Missing[c] = why
+	}
+	if r.Delegated {
+		return h
+	}
+	if r.UserBus != "" {
+		h.Note = "no delegated cgroup yet; run asks the systemd user manager for a delegated scope first"
+		return h
+	}
+	// Not delegated and nobody to ask: no controller is available.
+	why := r.Problem
+	if why == "" {
+		why = "no delegated cgroup and no systemd user manager"
+	}
+	for _, c := range []string{"cpu", "io", "memory", "pids"} {
+		if _, ok := h.Missing[c]; !ok {
+			h.Missing[c] = why
+		}
+	}
+	return h
 }
 
 // check validates each file as `warden run --policy FILE` would before

@@ -19,6 +19,7 @@ import (
 
 	"github.com/warden-sandbox/warden/policies"
 	"github.com/warden-sandbox/warden/sandbox"
+	"github.com/warden-sandbox/warden/sandbox/cgroup"
 	"github.com/warden-sandbox/warden/userns"
 )
 
@@ -104,11 +105,27 @@ func hermetic(t *testing.T) string {
 // runPolicy runs `warden policy ARGS...` against host and returns the exit
 // status, stdout and stderr.
 func runPolicy(host *sandbox.Host, args ...string) (int, string, string) {
+	return runPolicyProbe(host, hybridProbe, args...)
+}
+
+func runPolicyProbe(host *sandbox.Host, probe cgroup.Report, args ...string) (int, string, string) {
 	var out, errb bytes.Buffer
-	c := policyCmd{host: func() (*sandbox.Host, error) { return host, nil }, stdout: &out, stderr: &errb}
+	c := policyCmd{host: func() (*sandbox.Host, error) { return host, nil }, probe: func() cgroup.Report { return probe },
+		stdout: &out, stderr: &errb}
 	code := c.run(args)
 	return code, out.String(), errb.String()
 }
+
+// Probes of three hosts: memory and pids on cgroup v1 (this development
+// VM), a delegated cgroup v2 subtree with every controller, and a
+// cgroup v2 host where a systemd user manager would be asked for a scope.
+var (
+	hybridProbe = cgroup.Report{Mode: "hybrid", Delegated: true, Missing: map[string]string{
+		"memory": "the memory controller is attached to a cgroup v1 hierarchy",
+		"pids":   "the pids controller is attached to a cgroup v1 hierarchy"}}
+	delegatedProbe = cgroup.Report{Mode: "unified", Delegated: true, Missing: map[string]string{}}
+	userBusProbe   = cgroup.Report{Mode: "unified", UserBus: "unix:path=/run/user/1000/bus", Missing: map[string]string{}}
+)
 
 var bpfCount = regexp.MustCompile(`(\d+) BPF instructions`)
 
@@ -130,21 +147,24 @@ memory = "8G"
 cpus = 1.5
 `)
 	for _, tc := range []struct {
-		name string
-		args []string
+		name  string
+		args  []string
+		probe *cgroup.Report
 	}{
-		{"default", []string{"default", "--", "make", "test"}},
-		{"strict", []string{"strict", "--", "ls"}},
-		{"build", []string{"build", "--", "cc", "-c", "x.c"}},
-		{"ci", []string{"ci", "--", "make", "test"}},
-		{"net", []string{"net", "--", "curl", "https://example.org"}},
-		{"net-publish", []string{"net", "-p", "8080:80", "-p", "127.0.0.1:5353:53/udp", "--allow-host-loopback", "--", "srv"}},
-		{"no-policy-no-command", nil},
+		{"default", []string{"default", "--", "make", "test"}, nil},
+		{"strict", []string{"strict", "--", "ls"}, nil},
+		{"build", []string{"build", "--", "cc", "-c", "x.c"}, nil},
+		{"ci", []string{"ci", "--", "make", "test"}, nil},
+		{"net", []string{"net", "--", "curl", "https://example.org"}, nil},
+		{"net-publish", []string{"net", "-p", "8080:80", "-p", "127.0.0.1:5353:53/udp", "--allow-host-loopback", "--", "srv"}, nil},
+		{"no-policy-no-command", nil, nil},
 		{"ci-with-flags", []string{"ci", "--limits", "best-effort", "--memory", "1G", "--env-pass", "CI*",
 			"--ro", "/srv/data:/data", "--timeout", "10m", "--as-root", "--map", "single", "--cap-add", "chown",
-			"--rlimit", "nofile=64:128", "--seccomp", "strict", "--", "sh", "-c", "echo $HOME; make"}},
-		{"user-policy-extends", []string{"team", "--", "make"}},
-		{"policy-flag", []string{"--policy", "build", "--hostname", "b1", "--", "true"}},
+			"--rlimit", "nofile=64:128", "--seccomp", "strict", "--", "sh", "-c", "echo $HOME; make"}, nil},
+		{"ci-delegated-host", []string{"ci", "--", "make"}, &delegatedProbe},
+		{"ci-user-manager-host", []string{"ci", "--cpus", "2", "--", "make"}, &userBusProbe},
+		{"user-policy-extends", []string{"team", "--", "make"}, nil},
+		{"policy-flag", []string{"--policy", "build", "--hostname", "b1", "--", "true"}, nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if len(tc.args) > 0 {
@@ -152,7 +172,11 @@ cpus = 1.5
 					t.Skipf("/etc/warden/policies/%s.toml shadows the built-in on this host", tc.args[0])
 				}
 			}
-			code, stdout, stderr := runPolicy(explainHost(), append([]string{"explain"}, tc.args...)...)
+			probe := hybridProbe
+			if tc.probe != nil {
+				probe = *tc.probe
+			}
+			code, stdout, stderr := runPolicyProbe(explainHost(), probe, append([]string{"explain"}, tc.args...)...)
 			got := stdout
 			if code != 0 {
 				got += "--- exit " + strconv.Itoa(code) + "\n" + stderr
@@ -448,5 +472,31 @@ func TestPolicyUsage(t *testing.T) {
 	}
 	if code, _, stderr := runPolicy(explainHost(), "frobnicate"); code != exitWarden || !strings.Contains(stderr, `unknown subcommand "frobnicate"`) {
 		t.Errorf("policy frobnicate = %d %q", code, stderr)
+	}
+}
+
+func TestLimitsHost(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		probe cgroup.Report
+		want  *sandbox.LimitsHost
+	}{
+		{"delegated, memory on v1", hybridProbe, &sandbox.LimitsHost{Missing: hybridProbe.Missing}},
+		{"delegated, all there", delegatedProbe, &sandbox.LimitsHost{Missing: map[string]string{}}},
+		{"systemd would be asked", userBusProbe, &sandbox.LimitsHost{Missing: map[string]string{},
+			Note: "no delegated cgroup yet; run asks the systemd user manager for a delegated scope first"}},
+		{"nobody to ask", cgroup.Report{Mode: "unified", Missing: map[string]string{}, Problem: "cgroup /user.slice is not delegated"},
+			&sandbox.LimitsHost{Missing: map[string]string{"cpu": "cgroup /user.slice is not delegated",
+				"io": "cgroup /user.slice is not delegated", "memory": "cgroup /user.slice is not delegated",
+				"pids": "cgroup /user.slice is not delegated"}}},
+		{"no cgroup2", cgroup.Report{Mode: "v1", Missing: map[string]string{"cpu": "no cgroup2", "io": "no cgroup2",
+			"memory": "no cgroup2", "pids": "no cgroup2"}, Problem: "no usable cgroup2"},
+			&sandbox.LimitsHost{Missing: map[string]string{"cpu": "no cgroup2", "io": "no cgroup2", "memory": "no cgroup2", "pids": "no cgroup2"}}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if d := cmp.Diff(tc.want, limitsHost(tc.probe)); d != "" {
+				t.Errorf("limitsHost (-want +got):\n%s", d)
+			}
+		})
 	}
 }
