@@ -26,8 +26,15 @@ unit:
 vet:
 	$(GO) vet ./...
 
+# On hosts that restrict unprivileged user namespaces with AppArmor (Ubuntu
+# >= 23.10), installing as root also installs and loads the profile that
+# lets warden use them; `warden check` says whether it is needed.
 install: build
 	install -D -m 0755 bin/warden $(DESTDIR)$(PREFIX)/bin/warden
+	@if [ "$$(id -u)" = 0 ] && [ -z "$(DESTDIR)" ] && [ "$$(cat /proc/sys/kernel/apparmor_restrict_unprivileged_userns 2>/dev/null)" = 1 ]; then \
+		bin/warden check --apparmor-profile $(PREFIX)/bin/warden > /etc/apparmor.d/warden && \
+		apparmor_parser -r /etc/apparmor.d/warden && echo "installed /etc/apparmor.d/warden"; \
+	fi
 
 bench: build
 	bash scripts/bench.sh

@@ -106,7 +106,16 @@ func Run(p *Plan, logw io.Writer) (*Result, error) {
 	defer leaf.Remove()
 	res := &Result{Ending: EndSignal, Signal: syscall.SIGKILL, Limits: leaf.Applied()}
 	for _, w := range cwarns {
-		res.Warnings = append(res.Warnings, Warning{What: "limit " + w.Limit + " not enforced", Reason: w.Reason + "; " + w.Fix})
+		what, reason := "limit "+w.Limit+" not enforced", w.Reason+"; "+w.Fix
+		// best-effort: RLIMIT_NPROC is a fair stand-in for pids.max here,
+		// because since Linux 5.14 it is counted per user namespace
+		// (ucounts), so it counts the jail's tasks and nothing else.
+		if w.Limit == cgroup.LimitPids && !hasRlimit(p.Rlimits, "nproc") {
+			p.Rlimits = append(p.Rlimits, Rlimit{Name: "nproc", Resource: unix.RLIMIT_NPROC, Soft: uint64(p.Limits.Pids), Hard: uint64(p.Limits.Pids)})
+			res.Limits[w.Limit] = StateDegraded + ": enforced as RLIMIT_NPROC=" + fmt.Sprint(p.Limits.Pids) + " (per user namespace) instead of pids.max: " + w.Reason
+			what = "limit pids degraded to RLIMIT_NPROC"
+		}
+		res.Warnings = append(res.Warnings, Warning{What: what, Reason: reason})
 	}
 
 	files := []*os.File{planR, syncC, logW}
@@ -412,4 +421,13 @@ func restoreForeground(was bool) {
 	signal.Ignore(syscall.SIGTTOU)
 	defer signal.Reset(syscall.SIGTTOU)
 	unix.IoctlSetPointerInt(0, unix.TIOCSPGRP, unix.Getpgrp())
+}
+
+func hasRlimit(rl []Rlimit, name string) bool {
+	for _, r := range rl {
+		if r.Name == name {
+			return true
+		}
+	}
+	return false
 }

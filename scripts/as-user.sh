@@ -7,7 +7,13 @@ if [ "$(id -u)" != 0 ] || [ -n "${WARDEN_AS_ROOT:-}" ]; then
 	exec "$@"
 fi
 home=$(getent passwd "$u" | cut -d: -f6)
-chmod 755 "$(dirname "$1")"
+# go test builds into private 0700 directories under $GOTMPDIR: open the
+# path down to the binary for the test user.
+d=$(dirname "$1")
+while [ -n "${GOTMPDIR:-}" ] && [ "$d" != "$GOTMPDIR" ] && [ "$d" != / ]; do
+	chmod 755 "$d"
+	d=$(dirname "$d")
+done
 exec setpriv --reuid="$u" --regid="$u" --init-groups \
 	env -i HOME="$home" USER="$u" LOGNAME="$u" PATH=/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin \
 	LANG=C.UTF-8 TMPDIR=/tmp WARDEN_BIN="${WARDEN_BIN:-}" "$@"

@@ -17,8 +17,13 @@ func cmdCheck(args []string, stdout, stderr io.Writer) int {
 	fs := pflag.NewFlagSet("check", pflag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	asJSON := fs.Bool("json", false, "print the checks as JSON")
+	profile := fs.String("apparmor-profile", "", "print the AppArmor profile that lets the warden binary at `PATH` use user namespaces, and exit")
 	if err := fs.Parse(args); err != nil {
 		return fail(stderr, sandbox.Usagef("check: %v", err))
+	}
+	if *profile != "" {
+		fmt.Fprint(stdout, sandbox.AppArmorProfile(*profile))
+		return 0
 	}
 	checks := sandbox.RunChecks(sandbox.RealCheckEnv())
 	failed := false

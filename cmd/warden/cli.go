@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/spf13/pflag"
 	"golang.org/x/sys/unix"
@@ -105,6 +106,7 @@ type runOpts struct {
 	logLevel            string
 	timeout, killGrace  string
 	report              string
+	stats               bool
 }
 
 func runFlags() (*pflag.FlagSet, *runOpts) {
@@ -139,6 +141,7 @@ func runFlags() (*pflag.FlagSet, *runOpts) {
 	fs.StringVar(&o.timeout, "timeout", "", "kill the jail after `DURATION` (e.g. 30s, 10m); exit status 124")
 	fs.StringVar(&o.killGrace, "kill-grace", "5s", "time between SIGTERM and SIGKILL on timeout")
 	fs.StringVar(&o.report, "report", "", "write the run report (JSON, docs/report.md) to `FILE` or fd:N when the run ends")
+	fs.BoolVar(&o.stats, "stats", false, "print a short summary of the run's resource use to stderr at the end")
 	fs.StringVar(&o.logLevel, "log-level", "warn", "log `LEVEL`: debug, info, warn, error")
 	return fs, o
 }
@@ -154,6 +157,9 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 	}
 	plan, warns, res, err := execRun(o, fs.Args(), stderr)
 	status := exitStatus(plan, res, err, stderr)
+	if o.stats && res != nil {
+		printStats(stderr, res)
+	}
 	if o.report != "" {
 		rep := sandbox.NewReport(plan, sandbox.PolicyRef{Name: "flags", Source: "command line"}, res, err, status, warns)
 		if werr := writeReport(o.report, rep.JSON()); werr != nil {
@@ -253,3 +259,44 @@ func fail(stderr io.Writer, err error, hints ...string) int {
 }
 
 func stage2() int { return sandbox.Stage2Main() }
+
+// printStats is --stats: one short summary, like systemd-run --wait.
+func printStats(w io.Writer, r *sandbox.Result) {
+	fmt.Fprintf(w, "warden: ended: %s", r.Ending)
+	switch r.Ending {
+	case sandbox.EndExit:
+		fmt.Fprintf(w, " %d", r.Code)
+	default:
+		if r.Signal != 0 {
+			fmt.Fprintf(w, " (%s)", unix.SignalName(r.Signal))
+		}
+	}
+	fmt.Fprintf(w, "; wall %s", r.Wall.Round(time.Millisecond))
+	if u := r.Usage; u != nil {
+		fmt.Fprintf(w, "; CPU user %s system %s; max RSS %s", time.Duration(u.UserUsec)*time.Microsecond,
+			time.Duration(u.SystemUsec)*time.Microsecond, humanKiB(u.MaxRSSKiB))
+	}
+	if c := r.Cgroup; c != nil {
+		fmt.Fprintf(w, "; memory peak %s; pids peak %d", humanKiB(c.MemoryPeak/1024), c.PidsPeak)
+		if c.OOMKill > 0 {
+			fmt.Fprintf(w, "; OOM kills %d", c.OOMKill)
+		}
+		if c.ThrottledUsec > 0 {
+			fmt.Fprintf(w, "; CPU throttled %s", time.Duration(c.ThrottledUsec)*time.Microsecond)
+		}
+	}
+	if r.Net != nil && r.Net.Mode != "none" {
+		fmt.Fprintf(w, "; network %s rx %d B tx %d B", r.Net.Mode, r.NetRx, r.NetTx)
+	}
+	fmt.Fprintln(w)
+}
+
+func humanKiB(k int64) string {
+	switch {
+	case k >= 1<<20:
+		return fmt.Sprintf("%.1fG", float64(k)/(1<<20))
+	case k >= 1<<10:
+		return fmt.Sprintf("%.1fM", float64(k)/(1<<10))
+	}
+	return fmt.Sprintf("%dK", k)
+}
