@@ -247,6 +247,7 @@ func readPolicyFile(path string) ([]byte, error) {
 func (c policyCmd) explain(args []string) int {
 	fs, o := runFlags()
 	fs.SetOutput(io.Discard)
+	asTOML := fs.Bool("toml", false, "print the resolved policy as canonical TOML (values of process.env not shown) instead of the plan")
 	var ref string
 	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
 		ref, args = args[0], args[1:]
@@ -279,6 +280,13 @@ func (c policyCmd) explain(args []string) int {
 	if err != nil {
 		return fail(c.stderr, err)
 	}
+	if *asTOML {
+		_, err := c.stdout.Write(redactedTOML(pol))
+		if err != nil {
+			return fail(c.stderr, fmt.Errorf("policy explain: %w", err))
+		}
+		return 0
+	}
 	opts, err := buildOptions(o, argv, h)
 	if err != nil {
 		return fail(c.stderr, err)
@@ -293,6 +301,18 @@ func (c policyCmd) explain(args []string) int {
 	}
 	fmt.Fprint(c.stdout, sandbox.Explain(plan, info))
 	return 0
+}
+
+// redactedTOML is the canonical form of pol with the values of process.env
+// replaced: a value may come from ${env:NAME}, and explain output ends up in
+// logs. The hash in its header is the policy's own.
+func redactedTOML(pol *policies.Policy) []byte {
+	q := *pol
+	q.Process.Env = make(map[string]string, len(pol.Process.Env))
+	for k := range pol.Process.Env {
+		q.Process.Env[k] = "(value not shown)"
+	}
+	return policies.Format(&q)
 }
 
 // limitsHost turns a cgroup probe into what explain says about the host.

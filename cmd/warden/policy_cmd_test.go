@@ -161,6 +161,7 @@ cpus = 1.5
 		{"ci-with-flags", []string{"ci", "--limits", "best-effort", "--memory", "1G", "--env-pass", "CI*",
 			"--ro", "/srv/data:/data", "--timeout", "10m", "--as-root", "--map", "single", "--cap-add", "chown",
 			"--rlimit", "nofile=64:128", "--seccomp", "strict", "--", "sh", "-c", "echo $HOME; make"}, nil},
+		{"ci-toml", []string{"ci", "--toml", "--env", "TOKEN=sekrit", "--env-pass", "GITHUB_*"}, nil},
 		{"ci-delegated-host", []string{"ci", "--", "make"}, &delegatedProbe},
 		{"ci-user-manager-host", []string{"ci", "--cpus", "2", "--", "make"}, &userBusProbe},
 		{"user-policy-extends", []string{"team", "--", "make"}, nil},
@@ -189,7 +190,7 @@ cpus = 1.5
 			// The instruction count depends on the libseccomp version.
 			got = bpfCount.ReplaceAllString(got, "N BPF instructions")
 			got = strings.ReplaceAll(got, userDir, "$XDG_CONFIG_HOME/warden/policies")
-			for _, secret := range []string{"hunter2", "ghp_secret", "/run/agent", "C.UTF-8", "=true"} {
+			for _, secret := range []string{"hunter2", "ghp_secret", "/run/agent", "C.UTF-8", "=true", "sekrit"} {
 				if strings.Contains(got, secret) {
 					t.Errorf("explain printed the value %q of a host variable", secret)
 				}
@@ -258,6 +259,10 @@ func TestExplainMatchesRun(t *testing.T) {
 	}
 	if !strings.Contains(stdout, "\n  A\n") || strings.Contains(stdout, "A=1") {
 		t.Errorf("explain must list the name A and not its value:\n%s", stdout)
+	}
+	code, stdout, stderr = runPolicy(h, append([]string{"explain", "--toml"}, args...)...)
+	if code != 0 || !strings.Contains(stdout, "# hash: sha256:"+plan.Policy.Hash+"\n") || strings.Contains(stdout, `"1"`) {
+		t.Errorf("explain --toml: exit %d %q; want run's hash %s and no env value\n%s", code, stderr, plan.Policy.Hash, stdout)
 	}
 }
 
