@@ -16,7 +16,7 @@
 # usage: scripts/vm-test.sh [-run REGEXP] [-cases REGEXP]
 #   -run REGEXP    package tests to run (default: all; "-" runs none)
 #   -cases REGEXP  warden cases to run (default: all; "-" runs none): quiet,
-#                  oom, forkbomb, cpu-half, cpu-free, payload-sigkill,
+#                  oom, forkbomb, cpu-half, cpu-free, payload-sigkill, concurrent,
 #                  required-undelegated, best-effort-undelegated
 # Environment: WARDEN_BIN, a static warden binary to test instead of building
 # bin/warden with make; VMLANE_* as scripts/vmlane/run-in-vm.sh documents.
