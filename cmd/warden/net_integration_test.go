@@ -59,20 +59,48 @@ except Exception as e:
     print("blocked:", type(e).__name__)
 `
 
-func helperCount(mode string) int {
+// helperLeaks counts helper processes of this user whose jail is gone: a
+// helper that outlived its jail. (Counting all helpers would be racy: other
+// test packages run pasta at the same time.)
+func helperLeaks(mode string) int {
 	n := 0
 	ents, _ := os.ReadDir("/proc")
 	for _, e := range ents {
-		// argv[0], not comm: Debian's pasta runs as "passt.avx2".
 		b, err := os.ReadFile("/proc/" + e.Name() + "/cmdline")
-		argv0, _, _ := strings.Cut(string(b), "\x00")
-		if err == nil && filepath.Base(argv0) == mode {
-			if fi, err := os.Stat("/proc/" + e.Name()); err == nil && fi.Sys().(*syscall.Stat_t).Uid == uint32(os.Getuid()) {
-				n++
+		if err != nil {
+			continue
+		}
+		args := strings.Split(strings.TrimRight(string(b), "\x00"), "\x00")
+		// argv[0], not comm: Debian's pasta runs as "passt.avx2".
+		if filepath.Base(args[0]) != mode {
+			continue
+		}
+		if fi, err := os.Stat("/proc/" + e.Name()); err != nil || fi.Sys().(*syscall.Stat_t).Uid != uint32(os.Getuid()) {
+			continue
+		}
+		for _, a := range args[1:] {
+			if a != "" && strings.Trim(a, "0123456789") == "" {
+				if _, err := os.Stat("/proc/" + a); err != nil {
+					n++
+				}
+				break
 			}
 		}
 	}
 	return n
+}
+
+// helperRunning reports whether a helper of this user is serving jail pid.
+func helperFor(mode string, jail string) bool {
+	ents, _ := os.ReadDir("/proc")
+	for _, e := range ents {
+		b, _ := os.ReadFile("/proc/" + e.Name() + "/cmdline")
+		args := strings.Split(strings.TrimRight(string(b), "\x00"), "\x00")
+		if filepath.Base(args[0]) == mode && args[len(args)-1] == jail {
+			return true
+		}
+	}
+	return false
 }
 
 func TestNetNone(t *testing.T) {
@@ -117,7 +145,6 @@ func TestNetHelpers(t *testing.T) {
 			needHelper(t, mode)
 			e := newEnv(t)
 			port, hits := hostServer(t)
-			before := helperCount(mode)
 			rep := filepath.Join(t.TempDir(), "r.json")
 			r := e.run(t, nil, "run", "--net", mode, "--report", rep, "--", "sh", "-c",
 				fmt.Sprintf("cat /etc/resolv.conf; python3 -c '%s' 127.0.0.1 %d", connectPy, port))
@@ -139,8 +166,8 @@ func TestNetHelpers(t *testing.T) {
 			if doc.Network.Mode != mode || doc.Network.Helper == "" || !strings.Contains(r.stdout, "nameserver "+doc.Network.DNS) {
 				t.Errorf("report network %+v; resolv.conf inside: %q", doc.Network, r.stdout)
 			}
-			if n := helperCount(mode); n != before {
-				t.Errorf("%d %s processes left after the run", n-before, mode)
+			if n := helperLeaks(mode); n != 0 {
+				t.Errorf("%d %s process(es) outlived their jail", n, mode)
 			}
 
 			// allow_host_loopback: the host's loopback is reachable at the
@@ -214,28 +241,55 @@ c, _ = s.accept(); c.sendall(b"FROM-JAIL\n"); c.close()`)
 func TestNetHelperDiesWithWarden(t *testing.T) {
 	needHelper(t, "pasta")
 	e := newEnv(t)
-	before := helperCount("pasta")
 	cmd := exec.Command(wardenBin(t), "run", "--net", "pasta", "--", "sleep", "60")
 	cmd.Dir, cmd.Env = e.cwd, e.env
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
+	// stage-2 is warden's child; pasta serves it by its pid.
+	var jail string
 	deadline := time.Now().Add(10 * time.Second)
-	for helperCount("pasta") == before && time.Now().Before(deadline) {
+	for jail == "" && time.Now().Before(deadline) {
+		b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/children", cmd.Process.Pid, cmd.Process.Pid))
+		for _, c := range strings.Fields(string(b)) {
+			if helperFor("pasta", c) {
+				jail = c
+			}
+		}
+		if jail == "" {
+			// warden's children may hang off another thread.
+			ents, _ := os.ReadDir(fmt.Sprintf("/proc/%d/task", cmd.Process.Pid))
+			for _, th := range ents {
+				b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/task/%s/children", cmd.Process.Pid, th.Name()))
+				for _, c := range strings.Fields(string(b)) {
+					if helperFor("pasta", c) {
+						jail = c
+					}
+				}
+			}
+		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	if helperCount("pasta") == before {
-		t.Fatal("pasta never started")
+	if jail == "" {
+		cmd.Process.Kill()
+		cmd.Wait()
+		t.Fatal("no pasta serving the jail appeared")
 	}
-	time.Sleep(200 * time.Millisecond)
 	cmd.Process.Signal(syscall.SIGKILL)
 	cmd.Wait()
 	deadline = time.Now().Add(3 * time.Second)
-	for helperCount("pasta") != before && time.Now().Before(deadline) {
+	alive := func(pid string) bool {
+		b, err := os.ReadFile("/proc/" + pid + "/stat")
+		return err == nil && !strings.Contains(string(b), ") Z ")
+	}
+	for (helperFor("pasta", jail) || alive(jail)) && time.Now().Before(deadline) {
 		time.Sleep(50 * time.Millisecond)
 	}
-	if n := helperCount("pasta"); n != before {
-		t.Errorf("after kill -9 of warden, %d pasta process(es) remain", n-before)
+	if helperFor("pasta", jail) {
+		t.Errorf("after kill -9 of warden, the pasta serving jail pid %s is still running", jail)
+	}
+	if alive(jail) {
+		t.Errorf("after kill -9 of warden, the jail's init (pid %s) is still running", jail)
 	}
 }
 
