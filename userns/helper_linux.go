@@ -37,11 +37,18 @@ func FindHelpers() (Helpers, error) {
 
 // Install writes m into the user namespace of pid with newuidmap and
 // newgidmap. The process must be waiting (not yet using the ids).
+//
+// The two helpers run concurrently: each is a setuid exec, and they touch
+// different files of the process.
 func (h Helpers) Install(pid int, m Maps) error {
-	if err := run(h.NewUIDMap, pid, m.UID); err != nil {
-		return err
+	gidErr := make(chan error, 1)
+	go func() { gidErr <- run(h.NewGIDMap, pid, m.GID) }()
+	uerr := run(h.NewUIDMap, pid, m.UID)
+	gerr := <-gidErr
+	if uerr != nil {
+		return uerr
 	}
-	return run(h.NewGIDMap, pid, m.GID)
+	return gerr
 }
 
 func run(bin string, pid int, maps []IDMap) error {

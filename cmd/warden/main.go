@@ -1,5 +1,11 @@
 //go:build linux
 
+// warden's processes are short-lived and start often: they do not need the
+// runtime to size GOMAXPROCS from the cgroup's CPU quota (four file reads
+// at every start) nor to keep re-checking it.
+//go:debug containermaxprocs=0
+//go:debug updatemaxprocs=0
+
 // Command warden runs a command in a rootless jail. See `warden help`.
 package main
 
