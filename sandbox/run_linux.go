@@ -101,7 +101,12 @@ func Run(p *Plan, logw io.Writer) (*Result, error) {
 		syncC.Close()
 		logR.Close()
 		logW.Close()
-		return nil, err
+		// The report still lists every requested limit, each off.
+		refused := map[string]string{}
+		for _, l := range p.Limits.Requested() {
+			refused[l] = StateOff + ": refused before the run: " + err.Error()
+		}
+		return &Result{Ending: EndSetupError, Limits: refused, Wall: time.Since(start)}, err
 	}
 	defer leaf.Remove()
 	res := &Result{Ending: EndSignal, Signal: syscall.SIGKILL, Limits: leaf.Applied()}
