@@ -29,3 +29,21 @@ for k in ("warden", "bwrap", "unshare"):
 print(f"ratio warden/bwrap   {med['warden']/med['bwrap']:.2f}")
 print(f"ratio warden/unshare {med['warden']/med['unshare']:.2f}")
 PY
+
+# What a network helper adds to startup (issue 7): none vs pasta vs slirp4netns, one run.
+if command -v pasta >/dev/null && command -v slirp4netns >/dev/null && [ -r /dev/net/tun ] && [ -w /dev/net/tun ]; then
+	hyperfine -N --warmup 5 --runs "$((RUNS / 5 + 10))" --export-json "$out/n.json" \
+		-n none "$W run --net none -- /bin/true" \
+		-n pasta "$W run --net pasta -- /bin/true" \
+		-n slirp4netns "$W run --net slirp4netns -- /bin/true" >/dev/null
+	python3 - "$out/n.json" <<'PY'
+import json, sys
+r = {x["command"]: x["median"] * 1000 for x in json.load(open(sys.argv[1]))["results"]}
+for k in ("none", "pasta", "slirp4netns"):
+    print(f"--net {k:12s} median {r[k]:7.2f} ms")
+print(f"ratio pasta/none       {r['pasta']/r['none']:.2f}")
+print(f"ratio slirp4netns/none {r['slirp4netns']/r['none']:.2f}")
+PY
+else
+	echo "network startup: skipped (pasta/slirp4netns or a usable /dev/net/tun missing)"
+fi
