@@ -75,7 +75,7 @@ func bug(err error) error {
 func Diagnose(err error) []string {
 	var ne *cgroup.NotEnforcedError
 	if errors.As(err, &ne) {
-		return ne.Hints()
+		return append(ne.Hints(), "`warden check` (item cgroup) shows what this host delegates")
 	}
 	var se *StageError
 	if errors.As(err, &se) {
@@ -116,7 +116,7 @@ func userNSHints() []string {
 		h = append(h, "kernel.unprivileged_userns_clone is 0: sysctl -w kernel.unprivileged_userns_clone=1")
 	}
 	if len(h) == 0 {
-		h = append(h, "unprivileged user namespaces are not allowed here (a container without them, a seccomp policy, or a sysctl); run `warden check`")
+		h = append(h, "unprivileged user namespaces are not allowed here (a container without them, a seccomp policy, or a sysctl)")
 	}
-	return h
+	return append(h, "`warden check` (item userns) probes this host and prints the fix")
 }

@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -110,6 +111,9 @@ func Run(p *Plan, logw io.Writer) (*Result, error) {
 	}
 	defer leaf.Remove()
 	res := &Result{Ending: EndSignal, Signal: syscall.SIGKILL, Limits: leaf.Applied()}
+	if w, ok := tiocstiExposed(p); ok {
+		res.Warnings = append(res.Warnings, w)
+	}
 	for _, w := range cwarns {
 		what, reason := "limit "+w.Limit+" not enforced", w.Reason+"; "+w.Fix
 		// best-effort: RLIMIT_NPROC is a fair stand-in for pids.max here,
@@ -435,4 +439,28 @@ func hasRlimit(rl []Rlimit, name string) bool {
 		}
 	}
 	return false
+}
+
+// tiocstiExposed warns when the payload shares a terminal and nothing stops
+// it from pushing input into it: no seccomp filter (the profiles refuse
+// TIOCSTI and TIOCLINUX) and the kernel still allows TIOCSTI
+// (dev.tty.legacy_tiocsti, Linux 6.2).
+func tiocstiExposed(p *Plan) (Warning, bool) {
+	if len(p.Seccomp) > 0 {
+		return Warning{}, false
+	}
+	tty := false
+	for fd := 0; fd <= 2; fd++ {
+		if _, err := unix.IoctlGetTermios(fd, unix.TCGETS); err == nil {
+			tty = true
+		}
+	}
+	if !tty {
+		return Warning{}, false
+	}
+	if b, err := os.ReadFile("/proc/sys/dev/tty/legacy_tiocsti"); err == nil && strings.TrimSpace(string(b)) == "0" {
+		return Warning{}, false
+	}
+	return Warning{What: "terminal input injection not blocked",
+		Reason: "no seccomp filter (--seccomp none) and the kernel allows TIOCSTI: the command can type into your terminal; use a seccomp profile or sysctl -w dev.tty.legacy_tiocsti=0"}, true
 }
