@@ -622,8 +622,8 @@ func TestSeccompExportBwrap(t *testing.T) {
 		}
 		return 0, string(out)
 	}
-	if code, out := bwrap(false, "keyctl"); code != 0 || attackCalls(out)["keyctl"] != "ok" {
-		t.Skipf("bwrap does not run here without a filter (exit %d, %q): it needs unprivileged user namespaces", code, out)
+	if code, out := bwrap(false, "keyctl"); code != 0 || attackCalls(out)["keyctl"] == "" {
+		t.Skipf("bwrap does not run here (exit %d, %q): it needs unprivileged user namespaces", code, out)
 	}
 	code, out := bwrap(true, "keyctl")
 	if diff := cmp.Diff(map[string]string{"keyctl": "EPERM", "add_key": "EPERM"}, attackCalls(out)); code != 0 || diff != "" {
