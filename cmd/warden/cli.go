@@ -161,7 +161,7 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 		printStats(stderr, res)
 	}
 	if o.report != "" {
-		rep := sandbox.NewReport(plan, sandbox.PolicyRef{Name: "flags", Source: "command line"}, res, err, status, warns)
+		rep := sandbox.NewReport(plan, sandbox.PolicyRef{}, res, err, status, warns)
 		if werr := writeReport(o.report, rep.JSON()); werr != nil {
 			fmt.Fprintf(stderr, "warden: error: --report %s: %v\n", o.report, werr)
 			if status == 0 {

@@ -491,10 +491,14 @@ func TestReport(t *testing.T) {
 					Kind       string `json:"kind"`
 					ExitStatus int    `json:"exit_status"`
 				} `json:"ending"`
+				Policy struct{ Name, Source, Hash string } `json:"policy"`
 			}
 			json.Unmarshal(doc, &rep)
 			if rep.Ending.Kind != tc.kind || rep.Ending.ExitStatus != tc.status {
 				t.Errorf("report ending %+v, want %s/%d", rep.Ending, tc.kind, tc.status)
+			}
+			if tc.kind != "setup-error" && (rep.Policy.Name != "default" || rep.Policy.Source != "builtin:default" || len(rep.Policy.Hash) < 32) {
+				t.Errorf("report policy %+v, want the built-in default with its hash", rep.Policy)
 			}
 		})
 	}
