@@ -153,7 +153,7 @@ func find(ref, base, self string, env Env) (*source, string, string) {
 		}
 		return &source{id: p, dir: filepath.Dir(p), data: data}, "", ""
 	}
-	if !validName(ref) {
+	if !ValidName(ref) {
 		return nil, fmt.Sprintf("%q is not a policy name", ref), `names use letters, digits, ".", "_" and "-"; a path needs a "/" or ".toml"`
 	}
 	var searched []string
@@ -181,6 +181,10 @@ func find(ref, base, self string, env Env) (*source, string, string) {
 	searched = append(searched, "the built-ins ("+strings.Join(Builtins(), ", ")+")")
 	return nil, fmt.Sprintf("policy %q not found", ref), "searched " + strings.Join(searched, ", ") + `; for a file in this directory write "./` + ref + `.toml"`
 }
+
+// ReadFile reads a policy file as Load does: a regular file of at most
+// 1 MiB, opened so that a FIFO cannot hang the caller.
+func ReadFile(path string) ([]byte, error) { return readPolicy(path) }
 
 // readPolicy reads a regular file of at most maxFileSize bytes.
 func readPolicy(path string) ([]byte, error) {

@@ -213,7 +213,7 @@ func Builtins() []string {
 
 // BuiltinSource returns the TOML text of the built-in policy name.
 func BuiltinSource(name string) ([]byte, bool) {
-	if !validName(name) {
+	if !ValidName(name) {
 		return nil, false
 	}
 	b, err := builtinFS.ReadFile(name + ".toml")

@@ -89,9 +89,9 @@ func checkAbsPath(p string) (norm, msg, hint string) {
 	return cleanPath(p), "", ""
 }
 
-// validName reports whether s can be a policy name (looked up in ConfigDirs
+// ValidName reports whether s can be a policy name (looked up in ConfigDirs
 // and the built-ins): letters, digits, "_", "-" and inner dots.
-func validName(s string) bool {
+func ValidName(s string) bool {
 	if s == "" || len(s) > 64 || s[0] == '.' || s[0] == '-' {
 		return false
 	}

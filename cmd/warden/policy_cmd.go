@@ -10,7 +10,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"text/tabwriter"
 
 	"github.com/spf13/pflag"
@@ -117,7 +116,7 @@ func (c policyCmd) list(args []string) int {
 		}
 		for _, e := range ents {
 			name, ok := strings.CutSuffix(e.Name(), ".toml")
-			if !ok || e.IsDir() || !isPolicyName(name) {
+			if !ok || e.IsDir() || !policies.ValidName(name) {
 				continue
 			}
 			path := filepath.Join(dir, e.Name())
@@ -138,21 +137,6 @@ func (c policyCmd) list(args []string) int {
 		return fail(c.stderr, fmt.Errorf("policy list: %w", err))
 	}
 	return 0
-}
-
-// isPolicyName mirrors the policies package's rule for names: letters,
-// digits, "_", "-" and inner dots, at most 64 characters. Files whose base
-// name is no policy name cannot be reached by name, so list leaves them out.
-func isPolicyName(s string) bool {
-	if s == "" || len(s) > 64 || s[0] == '.' || s[0] == '-' {
-		return false
-	}
-	for _, c := range s {
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '-' || c == '.') {
-			return false
-		}
-	}
-	return true
 }
 
 // show prints the policy file that `--policy REF` would read first, as
@@ -185,13 +169,13 @@ func findPolicy(ref, cwd string, dirs []string) ([]byte, string, error) {
 		if !filepath.IsAbs(p) {
 			p = filepath.Join(cwd, p)
 		}
-		data, err := readPolicyFile(p)
+		data, err := policies.ReadFile(p)
 		if err != nil {
 			return nil, "", fmt.Errorf("policy %s: %w", ref, err)
 		}
 		return data, p, nil
 	}
-	if !isPolicyName(ref) {
+	if !policies.ValidName(ref) {
 		return nil, "", sandbox.Usagef("policy %q: not a policy name; names use letters, digits, \".\", \"_\" and \"-\"; a file needs a \"/\" or \".toml\"", ref)
 	}
 	for _, dir := range dirs {
@@ -199,7 +183,7 @@ func findPolicy(ref, cwd string, dirs []string) ([]byte, string, error) {
 			continue
 		}
 		p := filepath.Join(dir, ref+".toml")
-		data, err := readPolicyFile(p)
+		data, err := policies.ReadFile(p)
 		if errors.Is(err, fs.ErrNotExist) {
 			continue
 		}
@@ -213,32 +197,6 @@ func findPolicy(ref, cwd string, dirs []string) ([]byte, string, error) {
 	}
 	return nil, "", sandbox.Usagef("policy %q not found: searched %s and the built-ins (%s)", ref,
 		strings.Join(dirs, ", "), strings.Join(policies.Builtins(), ", "))
-}
-
-// readPolicyFile reads a regular file of at most 1 MiB; opening a FIFO must
-// not hang warden, so the open does not block and Stat refuses it.
-func readPolicyFile(path string) ([]byte, error) {
-	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return nil, err
-	}
-	if !st.Mode().IsRegular() {
-		return nil, fmt.Errorf("read %s: not a regular file", path)
-	}
-	const maxSize = 1 << 20
-	data, err := io.ReadAll(io.LimitReader(f, maxSize+1))
-	if err != nil {
-		return nil, fmt.Errorf("read %s: %w", path, err)
-	}
-	if len(data) > maxSize {
-		return nil, fmt.Errorf("read %s: larger than 1 MiB", path)
-	}
-	return data, nil
 }
 
 // explain resolves exactly as `warden run` does (the same flags, the same
