@@ -558,7 +558,7 @@ print(out[0], db.execute("select x from t").fetchone()[0], json.dumps({"ok": Tru
 		// Offline and hermetic: the build cache and GOPATH are on the
 		// jail's private /tmp, no proxy, no toolchain download.
 		{"go build", "go", map[string]string{
-			"go.mod": "module example.com/hello\n\ngo 1.21\n",
+			"go.mod":  "module example.com/hello\n\ngo 1.21\n",
 			"main.go": "package main\n\nimport (\n\t\"fmt\"\n\t\"os/exec\"\n\t\"sync\"\n)\n\nfunc main() {\n\tvar wg sync.WaitGroup\n\tvar out []byte\n\twg.Add(1)\n\tgo func() { defer wg.Done(); out, _ = exec.Command(\"echo\", \"child\").Output() }()\n\twg.Wait()\n\tfmt.Printf(\"hello from go, %s\", out)\n}\n"},
 			`export GOCACHE=/tmp/gocache GOPATH=/tmp/gopath GOFLAGS=-mod=mod GOPROXY=off GOTOOLCHAIN=local GOTELEMETRY=off && go build -o hello . && ./hello`,
 			"hello from go, child"},
