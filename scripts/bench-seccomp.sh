@@ -11,8 +11,10 @@ W=${WARDEN:-$PWD/bin/warden}
 if [ "$(id -u)" = 0 ]; then
 	u=${WARDEN_TEST_USER:-wardentest}
 	tmp=$(mktemp -d /tmp/warden-bench.XXXXXX); chmod 755 "$tmp"; cp "$W" "$tmp/warden"; cp "$0" "$tmp/bench-seccomp.sh"
-	cd "$tmp" && exec setpriv --reuid="$u" --regid="$u" --init-groups env -i HOME="$tmp" PATH=/usr/bin:/bin \
+	trap 'rm -rf "$tmp"' EXIT
+	cd "$tmp" && setpriv --reuid="$u" --regid="$u" --init-groups env -i HOME="$tmp" PATH=/usr/bin:/bin \
 		WARDEN="$tmp/warden" RUNS="${RUNS:-10}" COUNT="${COUNT:-2000000}" bash "$tmp/bench-seccomp.sh"
+	exit
 fi
 command -v hyperfine >/dev/null || { echo "bench-seccomp: hyperfine is not installed" >&2; exit 1; }
 RUNS=${RUNS:-10}
