@@ -30,7 +30,7 @@ func TestBuiltins(t *testing.T) {
 		check func(t *testing.T, p *Policy)
 	}{
 		{"default", func(t *testing.T, p *Policy) {
-			want := []any{"self", "auto", []string{env.CWD}, []string(nil), "none", "default", "off", env.CWD}
+			want := []any{"self", "single", []string{env.CWD}, []string(nil), "none", "default", "off", env.CWD}
 			got := []any{p.Identity.User, p.Identity.Map, p.Filesystem.RW, p.Filesystem.RO, p.Network.Mode, p.Seccomp.Profile, p.Limits.Enforce, p.Filesystem.Chdir}
 			if diff := cmp.Diff(want, got); diff != "" {
 				t.Errorf("default (-want +got):\n%s", diff)

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"os/signal"
 	"runtime"
@@ -71,6 +72,15 @@ var forwarded = []os.Signal{syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP, sys
 // returned as a *StageError.
 func Run(p *Plan, logw io.Writer) (*Result, error) {
 	start := time.Now()
+	// With --log-level debug, each phase is logged with the time since
+	// start: this is where startup time goes.
+	phase := func(string) {}
+	if p.LogLevel == "debug" && logw != nil {
+		log := slog.New(slog.NewTextHandler(logw, &slog.HandlerOptions{Level: slog.LevelDebug})).With("stage", "parent")
+		phase = func(what string) {
+			log.Debug("phase", "step", what, "ms", float64(time.Since(start).Microseconds())/1000)
+		}
+	}
 	planR, planW, err := os.Pipe()
 	if err != nil {
 		return nil, fmt.Errorf("plan pipe: %w", err)
@@ -110,6 +120,7 @@ func Run(p *Plan, logw io.Writer) (*Result, error) {
 		return &Result{Ending: EndSetupError, Limits: refused, Wall: time.Since(start)}, err
 	}
 	defer leaf.Remove()
+	phase("cgroup")
 	res := &Result{Ending: EndSignal, Signal: syscall.SIGKILL, Limits: leaf.Applied()}
 	if w, ok := tiocstiExposed(p); ok {
 		res.Warnings = append(res.Warnings, w)
@@ -196,6 +207,7 @@ func Run(p *Plan, logw io.Writer) (*Result, error) {
 		return nil, fmt.Errorf("create user namespace: %w", err)
 	}
 	pid := cmd.Process.Pid
+	phase("stage-2 started")
 	var logWG sync.WaitGroup
 	logWG.Add(1)
 	go func() { defer logWG.Done(); copyLog(logR, logw) }()
@@ -215,6 +227,7 @@ func Run(p *Plan, logw io.Writer) (*Result, error) {
 			return nil, fmt.Errorf("write ID maps of the user namespace: %w", err)
 		}
 	}
+	phase("id maps written")
 	// The network helper attaches to the jail's namespaces from the host
 	// side, after the maps (it enters the user namespace) and before
 	// stage-2 sets anything up.
@@ -236,6 +249,7 @@ func Run(p *Plan, logw io.Writer) (*Result, error) {
 		return nil, bug(fmt.Errorf("send plan: %w", err))
 	}
 	planW.Close()
+	phase("network ready, plan sent")
 	if err := send(syncP, Message{Kind: MsgGo}); err != nil {
 		kill()
 		return nil, fmt.Errorf("start stage-2: %w", err)
@@ -284,9 +298,12 @@ func Run(p *Plan, logw io.Writer) (*Result, error) {
 				} else if m.FD >= 0 {
 					unix.Close(m.FD)
 				}
+			case MsgReady:
+				phase("payload started")
 			case MsgError:
 				stageErr = m.Error
 			case MsgExit:
+				phase("payload exited")
 				res.Usage = m.Usage
 				ws := syscall.WaitStatus(m.Status)
 				if ws.Signaled() {
@@ -319,6 +336,7 @@ func Run(p *Plan, logw io.Writer) (*Result, error) {
 		}
 	}
 	logWG.Wait()
+	phase("stage-2 reaped")
 	info := net.Info()
 	res.Net = &info
 	if rx, tx, err := net.Counters(); err == nil {

@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -52,6 +53,7 @@ func Stage2Main() int {
 	signal.Notify(sigs, forwarded...)
 	signal.Ignore(syscall.SIGTTOU, syscall.SIGTTIN, syscall.SIGTSTP, syscall.SIGPIPE)
 
+	log.Debug("phase", "step", "plan read", "uptime_ms", uptimeMs())
 	m, err := recv(syncF)
 	if err != nil || m.Kind != MsgGo {
 		return 1 // the parent is gone or broke the protocol; nothing to report to
@@ -63,11 +65,12 @@ func Stage2Main() int {
 	if e := setupJail(&p, log); e != nil {
 		return fail(e)
 	}
+	log.Debug("phase", "step", "jail set up", "uptime_ms", uptimeMs())
 	pid, e := spawnPayload(&p, syncF)
 	if e != nil {
 		return fail(e)
 	}
-	log.Debug("payload started", "pid", pid)
+	log.Debug("phase", "step", "payload started", "pid", pid, "uptime_ms", uptimeMs())
 	send(syncF, Message{Kind: MsgReady, Pid: pid})
 	go func() {
 		for s := range sigs {
@@ -94,6 +97,7 @@ func setupJail(p *Plan, log *slog.Logger) *StageError {
 			return stageErr("network", "SIOCSIFFLAGS lo up", "lo", err)
 		}
 	}
+	log.Debug("phase", "step", "go received, hostname and lo done", "uptime_ms", uptimeMs())
 	skipped, err := mount.Apply(p.Mounts, p.Scratch)
 	if err != nil {
 		var me *mount.Error
@@ -152,3 +156,9 @@ func reap(payload int) (unix.WaitStatus, unix.Rusage) {
 		}
 	}
 }
+
+// uptimeMs is the time since this process started (from /proc/self/stat's
+// starttime is too coarse; the runtime's own clock starts near exec).
+var processStart = time.Now()
+
+func uptimeMs() float64 { return float64(time.Since(processStart).Microseconds()) / 1000 }

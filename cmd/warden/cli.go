@@ -123,7 +123,7 @@ func runFlags() (*pflag.FlagSet, *runOpts) {
 	fs.StringVar(&o.chdir, "chdir", "", "working `DIR` inside the jail (default: the current directory)")
 	fs.StringVar(&o.hostname, "hostname", "warden", "host `NAME` inside the jail")
 	fs.BoolVar(&o.asRoot, "as-root", false, "map your uid to root (uid 0) inside; still no capabilities")
-	fs.StringVar(&o.mapMode, "map", "auto", "ID map: auto (subordinate ids when available), single (your id only), subuid (require them)")
+	fs.StringVar(&o.mapMode, "map", "single", "ID map: single (your id only), auto (plus your /etc/subuid range when newuidmap is installed), subuid (require the range)")
 	fs.StringVar(&o.net, "net", "none", "network: none (loopback only), pasta or slirp4netns (outbound through a user-mode helper), auto (pasta, else slirp4netns), host (the host's network: unsafe)")
 	fs.StringArrayVarP(&o.publish, "publish", "p", nil, "publish a jail port on the host: `[HOSTIP:]HOSTPORT:JAILPORT[/tcp|udp]` (HOSTIP defaults to 127.0.0.1; repeatable)")
 	fs.BoolVar(&o.allowHostLoopback, "allow-host-loopback", false, "let the jail reach the host's 127.0.0.1 and ::1 (pasta/slirp4netns only)")
@@ -175,6 +175,7 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 // execRun resolves and runs; every error it returns is warden's own or a
 // stage-2 failure, never the payload's.
 func execRun(o *runOpts, argv []string, stderr io.Writer) (*sandbox.Plan, []sandbox.Warning, *sandbox.Result, error) {
+	t0 := time.Now()
 	level := slog.LevelWarn
 	if err := level.UnmarshalText([]byte(o.logLevel)); err != nil {
 		return nil, nil, nil, sandbox.Usagef("--log-level %q: use debug, info, warn or error", o.logLevel)
@@ -196,7 +197,7 @@ func execRun(o *runOpts, argv []string, stderr io.Writer) (*sandbox.Plan, []sand
 		log.Info(w.What, "reason", w.Reason)
 	}
 	plan.LogLevel = strings.ToLower(level.String())
-	log.Debug("plan", "map", plan.MapMode, "mounts", len(plan.Mounts), "argv", plan.Argv)
+	log.Debug("plan", "map", plan.MapMode, "mounts", len(plan.Mounts), "argv", plan.Argv, "resolve_ms", float64(time.Since(t0).Microseconds())/1000)
 	res, err := sandbox.Run(plan, stderr)
 	if res != nil {
 		// A protection asked for and not applied is never silent.
