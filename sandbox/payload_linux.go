@@ -164,7 +164,8 @@ func dropPrivileges(keep []int) *StageError {
 	}
 	// The bounding set, because exec as uid 0 (--as-root) would otherwise
 	// grant every capability in it.
-	for c := 0; c <= lastCap(); c++ {
+	last := lastCap()
+	for c := 0; c <= last; c++ {
 		if kept[c] {
 			continue
 		}

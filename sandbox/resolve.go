@@ -59,6 +59,12 @@ func Resolve(o Options, h *Host) (*Plan, []Warning, error) {
 		return nil, nil, err
 	}
 	p.Maps, p.MapMode, warns = maps, mode, append(warns, w...)
+	// slirp4netns makes itself root of the jail's user namespace to create
+	// its tap device (setegid(0)/seteuid(0) after setns): that needs a
+	// mapped uid 0, which a one-id map of your own uid does not have.
+	if p.NetOpts.Mode == netns.ModeSlirp && !p.Maps.Ranges && p.Maps.InsideUID != 0 {
+		return nil, nil, Usagef("--net slirp4netns needs uid 0 mapped in the jail, and the map is your uid only: use --map=auto (your /etc/subuid range) or --as-root, or --net pasta")
+	}
 	env, err := resolveEnv(o, h)
 	if err != nil {
 		return nil, nil, err

@@ -36,7 +36,8 @@ func newStage2Cmd(p *Plan, files []*os.File) *exec.Cmd {
 		ExtraFiles: files,
 	}
 	caps := make([]uintptr, 0, 64)
-	for c := 0; c <= lastCap(); c++ {
+	last := lastCap()
+	for c := 0; c <= last; c++ {
 		caps = append(caps, uintptr(c))
 	}
 	cmd.SysProcAttr = &syscall.SysProcAttr{

@@ -310,7 +310,11 @@ func (h *Helper) startError(mode Mode, err error) error {
 // startHint maps a helper's complaint to the host-side fix.
 func startHint(mode Mode, stderr string) string {
 	switch {
-	case strings.Contains(stderr, "tun"):
+	case strings.Contains(stderr, "setegid(0)") || strings.Contains(stderr, "seteuid(0)"):
+		// slirp4netns becomes root of the jail's user namespace to create
+		// its tap device; with a one-id map there is no root there.
+		return "slirp4netns needs uid 0 mapped in the jail: use --map=auto (your /etc/subuid range) or --as-root, or --net pasta"
+	case strings.Contains(stderr, "/dev/net/tun") || strings.Contains(stderr, "open tun"):
 		return "the helper could not open /dev/net/tun: it must be crw-rw-rw- (chmod 0666 /dev/net/tun)"
 	case strings.Contains(stderr, "user namespace") || strings.Contains(stderr, "setns"):
 		return "the helper could not join the jail's namespaces; is it run by the jail's owner?"
