@@ -2,13 +2,13 @@ package sandbox
 
 import (
 	"bufio"
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"os"
+	"os/exec"
 	"os/signal"
 	"runtime"
 	"strings"
@@ -71,56 +71,118 @@ var forwarded = []os.Signal{syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP, sys
 // log records are copied to logw. A setup failure inside the jail is
 // returned as a *StageError.
 func Run(p *Plan, logw io.Writer) (*Result, error) {
-	start := time.Now()
-	// With --log-level debug, each phase is logged with the time since
-	// start: this is where startup time goes.
-	phase := func(string) {}
-	if p.LogLevel == "debug" && logw != nil {
-		log := slog.New(slog.NewTextHandler(logw, &slog.HandlerOptions{Level: slog.LevelDebug})).With("stage", "parent")
-		phase = func(what string) {
-			log.Debug("phase", "step", what, "ms", float64(time.Since(start).Microseconds())/1000)
-		}
+	l := &launch{p: p, logw: logw, start: time.Now()}
+	l.phase = l.tracer()
+	if err := l.openFiles(); err != nil {
+		return nil, err
 	}
-	planR, planW, err := os.Pipe()
-	if err != nil {
-		return nil, fmt.Errorf("plan pipe: %w", err)
+	defer l.closeFiles()
+	p.Foreground = inForeground()
+	if res, err := l.setupCgroup(); err != nil {
+		return res, err
 	}
-	defer planR.Close()
+	defer l.leaf.Remove()
+	// Signals are caught before stage-2 exists so none is lost between
+	// start and the forwarding loop.
+	sigs := make(chan os.Signal, 16)
+	signal.Notify(sigs, forwarded...)
+	defer signal.Stop(sigs)
+	if err := l.startStage2(); err != nil {
+		return nil, err
+	}
+	if err := l.configure(); err != nil {
+		l.kill()
+		return nil, err
+	}
+	defer l.net.Stop()
+	return l.supervise(sigs)
+}
+
+// launch is one run in progress, the parent's side of protocol.go.
+type launch struct {
+	p     *Plan
+	logw  io.Writer
+	start time.Time
+	phase func(step string)
+
+	planR, planW, syncP, syncC, logR, logW *os.File
+
+	leaf  *cgroup.Leaf
+	net   *netns.Helper
+	cmd   *exec.Cmd
+	pid   int
+	done  chan error // stage-2 reaped
+	logWG sync.WaitGroup
+	res   *Result
+}
+
+// tracer returns the phase logger: with --log-level debug, each phase is
+// logged with the time since start (this is where startup time goes).
+func (l *launch) tracer() func(string) {
+	if l.p.LogLevel != "debug" || l.logw == nil {
+		return func(string) {}
+	}
+	log := slog.New(slog.NewTextHandler(l.logw, &slog.HandlerOptions{Level: slog.LevelDebug})).With("stage", "parent")
+	return func(step string) {
+		log.Debug("phase", "step", step, "ms", float64(time.Since(l.start).Microseconds())/1000)
+	}
+}
+
+func (l *launch) openFiles() error {
+	var err error
+	if l.planR, l.planW, err = os.Pipe(); err != nil {
+		return fmt.Errorf("plan pipe: %w", err)
+	}
 	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
-		planW.Close()
-		return nil, fmt.Errorf("sync socket: %w", err)
+		l.closeFiles()
+		return fmt.Errorf("sync socket: %w", err)
 	}
-	syncP, syncC := os.NewFile(uintptr(fds[0]), "sync"), os.NewFile(uintptr(fds[1]), "sync-child")
-	defer syncP.Close()
-	logR, logW, err := os.Pipe()
-	if err != nil {
-		planW.Close()
-		syncC.Close()
-		return nil, fmt.Errorf("log pipe: %w", err)
+	l.syncP, l.syncC = os.NewFile(uintptr(fds[0]), "sync"), os.NewFile(uintptr(fds[1]), "sync-child")
+	if l.logR, l.logW, err = os.Pipe(); err != nil {
+		l.closeFiles()
+		return fmt.Errorf("log pipe: %w", err)
 	}
-	p.Foreground = inForeground()
+	return nil
+}
 
-	// The cgroup leaf is made on the host side, before any namespace:
-	// delegation is decided by the host's cgroup tree and the caller's
-	// credentials there (and a systemd scope is asked for over the
-	// caller's D-Bus, which would not authenticate from inside).
+// closeFiles closes what is still open; the copies stage-2 inherited are
+// closed early (closeChildEnds) so that EOF means stage-2 is gone.
+func (l *launch) closeFiles() {
+	for _, f := range []**os.File{&l.planR, &l.planW, &l.syncP, &l.syncC, &l.logR, &l.logW} {
+		if *f != nil {
+			(*f).Close()
+			*f = nil
+		}
+	}
+}
+
+func (l *launch) closeChildEnds() {
+	for _, f := range []**os.File{&l.planR, &l.syncC, &l.logW} {
+		if *f != nil {
+			(*f).Close()
+			*f = nil
+		}
+	}
+}
+
+// setupCgroup makes the cgroup leaf on the host side, before any
+// namespace: delegation is decided by the host's cgroup tree and the
+// caller's credentials there (and a systemd scope is asked for over the
+// caller's D-Bus, which would not authenticate from inside).
+func (l *launch) setupCgroup() (*Result, error) {
+	p := l.p
 	leaf, cwarns, err := cgroup.Setup(p.Limits, p.LimitsMode, fmt.Sprintf("warden-%d", os.Getpid()))
 	if err != nil {
-		planR.Close()
-		planW.Close()
-		syncC.Close()
-		logR.Close()
-		logW.Close()
 		// The report still lists every requested limit, each off.
 		refused := map[string]string{}
-		for _, l := range p.Limits.Requested() {
-			refused[l] = StateOff + ": refused before the run: " + err.Error()
+		for _, lim := range p.Limits.Requested() {
+			refused[lim] = StateOff + ": refused before the run: " + err.Error()
 		}
-		return &Result{Ending: EndSetupError, Limits: refused, Wall: time.Since(start)}, err
+		return &Result{Ending: EndSetupError, Limits: refused, Wall: time.Since(l.start)}, err
 	}
-	defer leaf.Remove()
-	phase("cgroup")
+	l.leaf = leaf
+	l.phase("cgroup")
 	res := &Result{Ending: EndSignal, Signal: syscall.SIGKILL, Limits: leaf.Applied()}
 	if w, ok := tiocstiExposed(p); ok {
 		res.Warnings = append(res.Warnings, w)
@@ -137,41 +199,35 @@ func Run(p *Plan, logw io.Writer) (*Result, error) {
 		}
 		res.Warnings = append(res.Warnings, Warning{What: what, Reason: reason})
 	}
+	l.res = res
+	return nil, nil
+}
 
-	files := []*os.File{planR, syncC, logW}
+// startStage2 clones stage-2 into its namespaces (and into the cgroup leaf)
+// and starts copying its log.
+func (l *launch) startStage2() error {
+	p := l.p
+	files := []*os.File{l.planR, l.syncC, l.logW}
 	for _, fd := range p.PassFDs {
 		if _, err := unix.FcntlInt(uintptr(fd), unix.F_GETFD, 0); err != nil {
-			planW.Close()
-			syncC.Close()
-			logW.Close()
-			return nil, Usagef("--pass-fd %d: not an open file descriptor of warden", fd)
+			return Usagef("--pass-fd %d: not an open file descriptor of warden", fd)
 		}
 		files = append(files, os.NewFile(uintptr(fd), fmt.Sprintf("pass-%d", fd)))
 	}
 	cmd := newStage2Cmd(p, files)
 	useCgroupFD := false
-	if leaf.Path() != "" {
-		fd, err := leaf.FD()
+	if l.leaf.Path() != "" {
+		fd, err := l.leaf.FD()
 		if err != nil {
-			planW.Close()
-			syncC.Close()
-			logW.Close()
-			logR.Close()
-			return nil, fmt.Errorf("cgroup %s: %w", leaf.Path(), err)
+			return fmt.Errorf("cgroup %s: %w", l.leaf.Path(), err)
 		}
 		// CLONE_INTO_CGROUP: stage-2 is born in the leaf, so not one
 		// instruction of the jail runs outside its limits.
 		cmd.SysProcAttr.UseCgroupFD, cmd.SysProcAttr.CgroupFD = true, fd
 		useCgroupFD = true
 	}
-	// Signals are caught before stage-2 exists so none is lost between
-	// start and the forwarding loop.
-	sigs := make(chan os.Signal, 16)
-	signal.Notify(sigs, forwarded...)
-	defer signal.Stop(sigs)
-
 	started := make(chan error, 1)
-	done := make(chan error, 1)
+	l.done = make(chan error, 1)
 	go func() {
 		// Locked and never unlocked: the thread exits with this goroutine,
 		// only after stage-2 has been reaped, so Pdeathsig cannot fire
@@ -184,8 +240,7 @@ func Run(p *Plan, logw io.Writer) (*Result, error) {
 			// stage-2 in before it is told to go.
 			cmd = newStage2Cmd(p, files)
 			if err = cmd.Start(); err == nil {
-				err = leaf.AddPID(cmd.Process.Pid)
-				if err != nil {
+				if err = l.leaf.AddPID(cmd.Process.Pid); err != nil {
 					cmd.Process.Kill()
 					cmd.Wait()
 				}
@@ -195,188 +250,71 @@ func Run(p *Plan, logw io.Writer) (*Result, error) {
 			started <- err
 			return
 		}
+		l.cmd = cmd
 		started <- nil
-		done <- cmd.Wait()
+		l.done <- cmd.Wait()
 	}()
-	err = <-started
-	syncC.Close()
-	logW.Close()
+	err := <-started
+	l.closeChildEnds()
 	if err != nil {
-		planW.Close()
-		logR.Close()
-		return nil, fmt.Errorf("create user namespace: %w", err)
+		return fmt.Errorf("create user namespace: %w", err)
 	}
-	pid := cmd.Process.Pid
-	phase("stage-2 started")
-	var logWG sync.WaitGroup
-	logWG.Add(1)
-	go func() { defer logWG.Done(); copyLog(logR, logw) }()
-	kill := func() {
-		unix.Kill(pid, unix.SIGKILL)
-		<-done
-		logWG.Wait()
-	}
+	l.pid = l.cmd.Process.Pid
+	l.phase("stage-2 started")
+	logR := l.logR
+	l.logR = nil
+	l.logWG.Add(1)
+	go func() { defer l.logWG.Done(); copyLog(logR, l.logw) }()
+	return nil
+}
+
+// kill ends a jail whose setup failed on the host side.
+func (l *launch) kill() {
+	unix.Kill(l.pid, unix.SIGKILL)
+	<-l.done
+	l.logWG.Wait()
+}
+
+// configure writes the ID maps, attaches the network helper, sends the
+// plan and tells stage-2 to go.
+func (l *launch) configure() error {
+	p := l.p
 	if p.Maps.Ranges {
 		h, err := userns.FindHelpers()
 		if err == nil {
-			err = h.Install(pid, p.Maps)
+			err = h.Install(l.pid, p.Maps)
 		}
 		if err != nil {
-			planW.Close()
-			kill()
-			return nil, fmt.Errorf("write ID maps of the user namespace: %w", err)
+			return fmt.Errorf("write ID maps of the user namespace: %w", err)
 		}
 	}
-	phase("id maps written")
+	l.phase("id maps written")
 	// The network helper attaches to the jail's namespaces from the host
 	// side, after the maps (it enters the user namespace) and before
 	// stage-2 sets anything up.
-	net, err := netns.Start(pid, p.NetOpts)
+	net, err := netns.Start(l.pid, p.NetOpts)
 	if err != nil {
-		planW.Close()
-		kill()
-		return nil, fmt.Errorf("network %s: %w", p.Net, err)
+		return fmt.Errorf("network %s: %w", p.Net, err)
 	}
-	defer net.Stop()
+	l.net = net
 	for i := range p.Mounts {
 		if p.Mounts[i].Kind == mount.File && p.Mounts[i].Source == resolvSource {
 			p.Mounts[i].Data = string(net.ResolvConf())
 		}
 	}
-	if err := json.NewEncoder(planW).Encode(p); err != nil {
-		planW.Close()
-		kill()
-		return nil, bug(fmt.Errorf("send plan: %w", err))
+	err = json.NewEncoder(l.planW).Encode(p)
+	l.planW.Close()
+	l.planW = nil
+	if err != nil {
+		net.Stop()
+		return bug(fmt.Errorf("send plan: %w", err))
 	}
-	planW.Close()
-	phase("network ready, plan sent")
-	if err := send(syncP, Message{Kind: MsgGo}); err != nil {
-		kill()
-		return nil, fmt.Errorf("start stage-2: %w", err)
+	l.phase("network ready, plan sent")
+	if err := send(l.syncP, Message{Kind: MsgGo}); err != nil {
+		net.Stop()
+		return fmt.Errorf("start stage-2: %w", err)
 	}
-
-	msgs := make(chan Message, 4)
-	go func() {
-		defer close(msgs)
-		for {
-			m, err := recv(syncP)
-			if err != nil {
-				return
-			}
-			msgs <- m
-		}
-	}()
-
-	var stageErr *StageError
-	var auditor *seccomp.Auditor
-	var auditDone chan struct{}
-	var auditErr error
-	auditCtx, stopAudit := context.WithCancel(context.Background())
-	defer stopAudit()
-	var timeout, grace <-chan time.Time
-	if p.Timeout > 0 {
-		timeout = time.After(p.Timeout)
-	}
-	timedOut := false
-	for msgs != nil || done != nil {
-		select {
-		case m, ok := <-msgs:
-			if !ok {
-				msgs = nil
-				continue
-			}
-			switch m.Kind {
-			case MsgNotify:
-				if m.FD >= 0 && p.seccompProfile != nil {
-					auditor = seccomp.NewAuditor(m.FD, p.seccompProfile)
-					auditDone = make(chan struct{})
-					go func(fd int) {
-						defer close(auditDone)
-						defer unix.Close(fd)
-						auditErr = auditor.Run(auditCtx)
-					}(m.FD)
-				} else if m.FD >= 0 {
-					unix.Close(m.FD)
-				}
-			case MsgReady:
-				phase("payload started")
-			case MsgError:
-				stageErr = m.Error
-			case MsgExit:
-				phase("payload exited")
-				res.Usage = m.Usage
-				ws := syscall.WaitStatus(m.Status)
-				if ws.Signaled() {
-					res.Ending, res.Signal = EndSignal, ws.Signal()
-					// SECCOMP_RET_KILL_PROCESS ends a process with SIGSYS
-					// (seccomp(2)); nothing else sends it in practice.
-					if ws.Signal() == syscall.SIGSYS {
-						res.Ending = EndSeccompKill
-					}
-				} else {
-					res.Ending, res.Code, res.Signal = EndExit, ws.ExitStatus(), 0
-				}
-			}
-		case <-done:
-			// stage-2 is reaped; its own status carries nothing the
-			// "exit" message did not (it exits 0 after "exit", 1 after
-			// "error", or died of a signal with the whole jail).
-			done = nil
-		case s := <-sigs:
-			unix.Kill(pid, s.(syscall.Signal))
-		case <-timeout:
-			timedOut, timeout = true, nil
-			unix.Kill(pid, unix.SIGTERM)
-			grace = time.After(p.KillGrace)
-		case <-grace:
-			grace = nil
-			// SIGKILL of the jail's init makes the kernel kill every
-			// process of its pid namespace (pid_namespaces(7)).
-			unix.Kill(pid, unix.SIGKILL)
-		}
-	}
-	logWG.Wait()
-	phase("stage-2 reaped")
-	info := net.Info()
-	res.Net = &info
-	if rx, tx, err := net.Counters(); err == nil {
-		res.NetRx, res.NetTx = rx, tx
-	}
-	if auditor != nil {
-		// Every filtered task is gone, so the kernel reports POLLHUP and
-		// Run returns; the cancel is a backstop.
-		stopAudit()
-		<-auditDone
-		res.Denials = auditor.Denials()
-		if auditErr != nil {
-			res.Warnings = append(res.Warnings, Warning{What: "seccomp audit", Reason: auditErr.Error()})
-		}
-	}
-	restoreForeground(p.Foreground)
-	if leaf.Path() != "" {
-		if st, err := leaf.Stats(); err == nil {
-			res.Cgroup = &st
-		}
-		// oom and pids-limit come from the cgroup's own event counters,
-		// not from guessing at exit statuses.
-		switch leaf.Ending() {
-		case "oom":
-			res.Ending = EndOOM
-		case "pids-limit":
-			if res.Ending != EndExit || res.Code != 0 {
-				res.Ending = EndPidsLimit
-			}
-		}
-	}
-	res.Wall = time.Since(start)
-	if stageErr != nil {
-		res.Ending = EndSetupError
-		return res, stageErr
-	}
-	if timedOut {
-		res.Ending = EndTimeout
-	}
-	return res, nil
+	return nil
 }
 
 func send(f *os.File, m Message) error {

@@ -1,0 +1,174 @@
+package sandbox
+
+import (
+	"context"
+	"os"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/warden-sandbox/warden/seccomp"
+)
+
+// supervise runs until stage-2 is reaped: it takes stage-2's messages,
+// forwards signals, enforces the timeout and answers seccomp notifications;
+// then it collects the figures of the run.
+func (l *launch) supervise(sigs <-chan os.Signal) (*Result, error) {
+	p, res := l.p, l.res
+	msgs := make(chan Message, 4)
+	go func() {
+		defer close(msgs)
+		for {
+			m, err := recv(l.syncP)
+			if err != nil {
+				return
+			}
+			msgs <- m
+		}
+	}()
+	var stageErr *StageError
+	audit := &auditRun{}
+	defer audit.stop()
+	var timeout, grace <-chan time.Time
+	if p.Timeout > 0 {
+		timeout = time.After(p.Timeout)
+	}
+	timedOut := false
+	done := l.done
+	for msgs != nil || done != nil {
+		select {
+		case m, ok := <-msgs:
+			if !ok {
+				msgs = nil
+				continue
+			}
+			switch m.Kind {
+			case MsgNotify:
+				audit.start(m.FD, p.seccompProfile)
+			case MsgReady:
+				l.phase("payload started")
+			case MsgError:
+				stageErr = m.Error
+			case MsgExit:
+				l.phase("payload exited")
+				res.Usage = m.Usage
+				ws := syscall.WaitStatus(m.Status)
+				if ws.Signaled() {
+					res.Ending, res.Signal = EndSignal, ws.Signal()
+					// SECCOMP_RET_KILL_PROCESS ends a process with SIGSYS
+					// (seccomp(2)); nothing else sends it in practice.
+					if ws.Signal() == syscall.SIGSYS {
+						res.Ending = EndSeccompKill
+					}
+				} else {
+					res.Ending, res.Code, res.Signal = EndExit, ws.ExitStatus(), 0
+				}
+			}
+		case <-done:
+			// stage-2 is reaped; its own status carries nothing the
+			// "exit" message did not (it exits 0 after "exit", 1 after
+			// "error", or died of a signal with the whole jail).
+			done = nil
+		case s := <-sigs:
+			unix.Kill(l.pid, s.(syscall.Signal))
+		case <-timeout:
+			timedOut, timeout = true, nil
+			unix.Kill(l.pid, unix.SIGTERM)
+			grace = time.After(p.KillGrace)
+		case <-grace:
+			grace = nil
+			// SIGKILL of the jail's init makes the kernel kill every
+			// process of its pid namespace (pid_namespaces(7)).
+			unix.Kill(l.pid, unix.SIGKILL)
+		}
+	}
+	l.logWG.Wait()
+	l.phase("stage-2 reaped")
+	l.collect(audit)
+	restoreForeground(p.Foreground)
+	res.Wall = time.Since(l.start)
+	if stageErr != nil {
+		res.Ending = EndSetupError
+		return res, stageErr
+	}
+	if timedOut {
+		res.Ending = EndTimeout
+	}
+	return res, nil
+}
+
+// collect gathers the network, seccomp and cgroup figures of a finished run.
+func (l *launch) collect(audit *auditRun) {
+	res := l.res
+	info := l.net.Info()
+	res.Net = &info
+	if rx, tx, err := l.net.Counters(); err == nil {
+		res.NetRx, res.NetTx = rx, tx
+	}
+	if d, err := audit.finish(); audit.auditor != nil {
+		res.Denials = d
+		if err != nil {
+			res.Warnings = append(res.Warnings, Warning{What: "seccomp audit", Reason: err.Error()})
+		}
+	}
+	if l.leaf.Path() == "" {
+		return
+	}
+	if st, err := l.leaf.Stats(); err == nil {
+		res.Cgroup = &st
+	}
+	// oom and pids-limit come from the cgroup's own event counters, not
+	// from guessing at exit statuses.
+	switch l.leaf.Ending() {
+	case "oom":
+		res.Ending = EndOOM
+	case "pids-limit":
+		if res.Ending != EndExit || res.Code != 0 {
+			res.Ending = EndPidsLimit
+		}
+	}
+}
+
+// auditRun is the seccomp audit supervisor of one run (--seccomp-audit).
+type auditRun struct {
+	auditor *seccomp.Auditor
+	done    chan struct{}
+	err     error
+	cancel  context.CancelFunc
+}
+
+// start answers notifications on fd (which it owns from now on).
+func (a *auditRun) start(fd int, prof *seccomp.Profile) {
+	if fd < 0 {
+		return
+	}
+	if prof == nil || a.auditor != nil {
+		unix.Close(fd)
+		return
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	a.auditor, a.done, a.cancel = seccomp.NewAuditor(fd, prof), make(chan struct{}), cancel
+	go func() {
+		defer close(a.done)
+		defer unix.Close(fd)
+		a.err = a.auditor.Run(ctx)
+	}()
+}
+
+// finish waits for the supervisor: every filtered task is gone, so the
+// kernel reports POLLHUP and Run returns; the cancel is a backstop.
+func (a *auditRun) finish() ([]seccomp.Denial, error) {
+	if a.auditor == nil {
+		return nil, nil
+	}
+	a.stop()
+	<-a.done
+	return a.auditor.Denials(), a.err
+}
+
+func (a *auditRun) stop() {
+	if a.cancel != nil {
+		a.cancel()
+	}
+}
