@@ -7,6 +7,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 )
 
 // Limits are the resource limits of one jail. A value <= 0 means "not set"
@@ -89,7 +90,11 @@ type setting struct {
 	limit, controller, file, value string
 }
 
-var ioMaxRE = regexp.MustCompile(`^[0-9]+:[0-9]+( (rbps|wbps|riops|wiops)=([0-9]+|max))+$`)
+// ioMaxRE is compiled on first use (package initialisation is paid by
+// every warden start; few runs set io.max).
+var ioMaxRE = sync.OnceValue(func() *regexp.Regexp {
+	return regexp.MustCompile(`^[0-9]+:[0-9]+( (rbps|wbps|riops|wiops)=([0-9]+|max))+$`)
+})
 
 // Validate reports values the kernel would refuse, before anything is created.
 func (l Limits) Validate() error {
@@ -106,7 +111,7 @@ func (l Limits) Validate() error {
 		errs = append(errs, fmt.Errorf("io_weight %d: want 1-10000", l.IOWeight))
 	}
 	for _, line := range l.IOMax {
-		if !ioMaxRE.MatchString(line) {
+		if !ioMaxRE().MatchString(line) {
 			errs = append(errs, fmt.Errorf("io_max %q: want \"MAJ:MIN rbps=N wbps=N riops=N wiops=N\"", line))
 		}
 	}

@@ -167,11 +167,15 @@ func dropSyslogNoise(out []byte) []byte {
 	return b.Bytes()
 }
 
-var longFlag = regexp.MustCompile(`(?:^|[\s,\[])(--[a-z0-9][a-z0-9-]*)`)
+// longFlag is compiled on first use: every warden start pays for package
+// initialisation, and most runs never probe a helper.
+var longFlag = sync.OnceValue(func() *regexp.Regexp {
+	return regexp.MustCompile(`(?:^|[\s,\[])(--[a-z0-9][a-z0-9-]*)`)
+})
 
 func parseFlags(help []byte) map[string]bool {
 	flags := map[string]bool{}
-	for _, m := range longFlag.FindAllSubmatch(help, -1) {
+	for _, m := range longFlag().FindAllSubmatch(help, -1) {
 		flags[string(m[1])] = true
 	}
 	return flags
