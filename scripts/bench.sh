@@ -30,12 +30,13 @@ print(f"ratio warden/bwrap   {med['warden']/med['bwrap']:.2f}")
 print(f"ratio warden/unshare {med['warden']/med['unshare']:.2f}")
 PY
 
-# What a network helper adds to startup (issue 7): none vs pasta vs slirp4netns, one run.
+# What a network helper adds to startup (issue 7): none vs pasta vs slirp4netns, one run
+# (--as-root in all three: slirp4netns needs a mapped root in the jail).
 if command -v pasta >/dev/null && command -v slirp4netns >/dev/null && [ -r /dev/net/tun ] && [ -w /dev/net/tun ]; then
 	hyperfine -N --warmup 5 --runs "$((RUNS / 5 + 10))" --export-json "$out/n.json" \
-		-n none "$W run --net none -- /bin/true" \
-		-n pasta "$W run --net pasta -- /bin/true" \
-		-n slirp4netns "$W run --net slirp4netns -- /bin/true" >/dev/null
+		-n none "$W run --as-root --net none -- /bin/true" \
+		-n pasta "$W run --as-root --net pasta -- /bin/true" \
+		-n slirp4netns "$W run --as-root --net slirp4netns -- /bin/true" >/dev/null
 	python3 - "$out/n.json" <<'PY'
 import json, sys
 r = {x["command"]: x["median"] * 1000 for x in json.load(open(sys.argv[1]))["results"]}
