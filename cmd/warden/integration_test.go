@@ -594,3 +594,63 @@ func TestSeccompAudit(t *testing.T) {
 		t.Error(e)
 	}
 }
+
+// TestCheck runs the host doctor for real: every item gets a verdict, the
+// namespace probe really works here, the cgroup mode matches /proc/mounts,
+// and the whole command is quick.
+func TestCheck(t *testing.T) {
+	e := newEnv(t)
+	start := time.Now()
+	r := e.run(t, nil, "check", "--json")
+	took := time.Since(start)
+	var doc struct {
+		OK     bool `json:"ok"`
+		Checks []struct {
+			Name, Verdict, Measured, Fix string
+		} `json:"checks"`
+	}
+	if err := json.Unmarshal([]byte(r.stdout), &doc); err != nil {
+		t.Fatalf("check --json: %v\n%s%s", err, r.stdout, r.stderr)
+	}
+	got := map[string]string{}
+	for _, c := range doc.Checks {
+		got[c.Name] = c.Verdict + ": " + c.Measured
+		if c.Verdict != "ok" && c.Verdict != "warn" && c.Verdict != "fail" {
+			t.Errorf("%s: verdict %q", c.Name, c.Verdict)
+		}
+		if c.Verdict != "ok" && c.Fix == "" {
+			t.Errorf("%s is %s without a fix", c.Name, c.Verdict)
+		}
+	}
+	for _, name := range []string{"kernel", "userns", "subuid", "cgroup", "overlayfs", "fuse", "network helpers", "seccomp"} {
+		if _, ok := got[name]; !ok {
+			t.Errorf("check has no %q item: %v", name, got)
+		}
+	}
+	if !strings.HasPrefix(got["userns"], "ok") {
+		t.Errorf("userns: %s (warden runs here, so the probe must pass)", got["userns"])
+	}
+	mounts, _ := os.ReadFile("/proc/mounts")
+	wantMode := "v1"
+	switch {
+	case strings.Contains(string(mounts), " /sys/fs/cgroup cgroup2 "):
+		wantMode = "unified"
+	case strings.Contains(string(mounts), " /sys/fs/cgroup/unified cgroup2 "):
+		wantMode = "hybrid"
+	}
+	if !strings.Contains(got["cgroup"], "cgroup mode "+wantMode) {
+		t.Errorf("cgroup: %s, want mode %s from /proc/mounts", got["cgroup"], wantMode)
+	}
+	if took > 2*time.Second {
+		t.Errorf("warden check took %v", took)
+	}
+	t.Logf("warden check took %v", took)
+}
+
+func TestStats(t *testing.T) {
+	e := newEnv(t)
+	r := e.run(t, nil, "run", "--stats", "--", "sh", "-c", "exit 4")
+	if r.code != 4 || !strings.Contains(r.stderr, "warden: ended: exit 4; wall ") || !strings.Contains(r.stderr, "max RSS") {
+		t.Errorf("--stats: exit %d stderr %q", r.code, r.stderr)
+	}
+}
