@@ -46,6 +46,7 @@ type ReportNetwork struct {
 	Mode          string   `json:"mode"`
 	Helper        string   `json:"helper,omitempty"`
 	HelperVersion string   `json:"helper_version,omitempty"`
+	HelperPID     int      `json:"helper_pid,omitempty"`
 	Published     []string `json:"published"`
 	DNS           string   `json:"dns,omitempty"`
 	HostLoopback  bool     `json:"host_loopback"`
@@ -254,7 +255,7 @@ func NewReport(p *Plan, pol PolicyRef, res *Result, runErr error, exitStatus int
 			r.SeccompDenials = append(r.SeccompDenials, ReportDenial{Syscall: d.Syscall, Count: d.Count, FirstPID: d.FirstPID, FirstArgv: d.FirstArgv})
 		}
 		if n := res.Net; n != nil {
-			rn := &ReportNetwork{Mode: string(n.Mode), Helper: n.Helper, HelperVersion: n.Version, DNS: n.DNS,
+			rn := &ReportNetwork{Mode: string(n.Mode), Helper: n.Helper, HelperVersion: n.Version, HelperPID: n.HelperPID, DNS: n.DNS,
 				HostLoopback: n.HostLoopback, HostLoopbackAddr: n.HostLoopbackAddr, RxBytes: res.NetRx, TxBytes: res.NetTx, Published: []string{}}
 			for _, pp := range n.Published {
 				rn.Published = append(rn.Published, pp.String())

@@ -59,38 +59,7 @@ except Exception as e:
     print("blocked:", type(e).__name__)
 `
 
-// helperLeaks counts helper processes of this user whose jail is gone: a
-// helper that outlived its jail. (Counting all helpers would be racy: other
-// test packages run pasta at the same time.)
-func helperLeaks(mode string) int {
-	n := 0
-	ents, _ := os.ReadDir("/proc")
-	for _, e := range ents {
-		b, err := os.ReadFile("/proc/" + e.Name() + "/cmdline")
-		if err != nil {
-			continue
-		}
-		args := strings.Split(strings.TrimRight(string(b), "\x00"), "\x00")
-		// argv[0], not comm: Debian's pasta runs as "passt.avx2".
-		if filepath.Base(args[0]) != mode {
-			continue
-		}
-		if fi, err := os.Stat("/proc/" + e.Name()); err != nil || fi.Sys().(*syscall.Stat_t).Uid != uint32(os.Getuid()) {
-			continue
-		}
-		for _, a := range args[1:] {
-			if a != "" && strings.Trim(a, "0123456789") == "" {
-				if _, err := os.Stat("/proc/" + a); err != nil {
-					n++
-				}
-				break
-			}
-		}
-	}
-	return n
-}
-
-// helperRunning reports whether a helper of this user is serving jail pid.
+// helperFor reports whether a helper is serving the jail with pid jail.
 func helperFor(mode string, jail string) bool {
 	ents, _ := os.ReadDir("/proc")
 	for _, e := range ents {
@@ -168,6 +137,7 @@ func TestNetHelpers(t *testing.T) {
 			var doc struct {
 				Network struct {
 					Mode, Helper, DNS string
+					HelperPID         int    `json:"helper_pid"`
 					HostLoopback      bool   `json:"host_loopback"`
 					HostLoopbackAddr  string `json:"host_loopback_addr"`
 				} `json:"network"`
@@ -177,8 +147,11 @@ func TestNetHelpers(t *testing.T) {
 			if doc.Network.Mode != mode || doc.Network.Helper == "" || !strings.Contains(r.stdout, "nameserver "+doc.Network.DNS) {
 				t.Errorf("report network %+v; resolv.conf inside: %q", doc.Network, r.stdout)
 			}
-			if n := helperLeaks(mode); n != 0 {
-				t.Errorf("%d %s process(es) outlived their jail", n, mode)
+			// The helper of this run (its pid is in the report) is gone.
+			if doc.Network.HelperPID == 0 {
+				t.Errorf("report has no helper_pid: %+v", doc.Network)
+			} else if b, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", doc.Network.HelperPID)); err == nil && strings.Contains(string(b), mode) {
+				t.Errorf("%s (pid %d) outlived its jail", mode, doc.Network.HelperPID)
 			}
 
 			// allow_host_loopback: the host's loopback is reachable at the
