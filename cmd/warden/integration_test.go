@@ -8,7 +8,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -120,28 +119,13 @@ func TestJailView(t *testing.T) {
 
 func TestNegativeSecurity(t *testing.T) {
 	e := newEnv(t)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			c.Write([]byte("REACHED\n"))
-			c.Close()
-		}
-	}()
-	port := ln.Addr().(*net.TCPAddr).Port
+	port, _ := hostServer(t)
 	for _, tc := range []struct {
 		name, script, mustNot string
 	}{
 		{"ssh key hidden", `cat "$HOME/.ssh/id_rsa" 2>&1; ls -A "$HOME"`, "PRIVATE KEY"},
 		{"read-only system", `touch /usr/warden-x 2>&1; echo > /etc/warden-x 2>&1`, "touch: exit 0"},
-		{"host loopback unreachable", fmt.Sprintf(`exec 3<>/dev/tcp/127.0.0.1/%d && cat <&3`, port), "REACHED"},
+		{"host loopback unreachable", fmt.Sprintf(`exec 3<>/dev/tcp/127.0.0.1/%d && cat <&3`, port), "HOST-LOOPBACK"},
 		{"secrets not in env", `env`, "hunter2"},
 		{"github token not in env", `env`, "ghp_secret"},
 		{"ssh agent not in env", `env`, "SSH_AUTH_SOCK"},

@@ -16,12 +16,18 @@ import (
 	"time"
 )
 
-// hostServer listens on host loopback and counts connections.
+// hostServer listens on host loopback and counts connections; each gets
+// the line HOST-LOOPBACK.
 func hostServer(t *testing.T) (port int, hits func() int) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
+	return ln.Addr().(*net.TCPAddr).Port, serveLine(t, ln, "HOST-LOOPBACK")
+}
+
+// serveLine answers every connection to ln with line and counts them.
+func serveLine(t *testing.T, ln net.Listener, line string) (hits func() int) {
 	t.Cleanup(func() { ln.Close() })
 	n := make(chan int, 1)
 	n <- 0
@@ -32,11 +38,11 @@ func hostServer(t *testing.T) (port int, hits func() int) {
 				return
 			}
 			n <- (<-n + 1)
-			c.Write([]byte("HOST-LOOPBACK\n"))
+			c.Write([]byte(line + "\n"))
 			c.Close()
 		}
 	}()
-	return ln.Addr().(*net.TCPAddr).Port, func() int { v := <-n; n <- v; return v }
+	return func() int { v := <-n; n <- v; return v }
 }
 
 func needHelper(t *testing.T, mode string) {
@@ -82,17 +88,7 @@ func TestNetNone(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer ul.Close()
-	go func() {
-		for {
-			c, err := ul.Accept()
-			if err != nil {
-				return
-			}
-			c.Write([]byte("ABSTRACT\n"))
-			c.Close()
-		}
-	}()
+	serveLine(t, ul, "ABSTRACT")
 	script := connectPy + fmt.Sprintf(`
 try:
     u = socket.socket(socket.AF_UNIX); u.connect("\0%s"); print(u.recv(100).decode().strip())

@@ -5,7 +5,6 @@ package main
 import (
 	"encoding/json"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -216,22 +215,7 @@ func TestBuiltinCI(t *testing.T) {
 // slirp4netns. Where neither helper can run, it must refuse clearly.
 func TestBuiltinNet(t *testing.T) {
 	e, _ := projectEnv(t)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			c.Write([]byte("REACHED\n"))
-			c.Close()
-		}
-	}()
-	port := ln.Addr().(*net.TCPAddr).Port
+	port, _ := hostServer(t)
 	_, pastaErr := exec.LookPath("pasta")
 	_, slirpErr := exec.LookPath("slirp4netns")
 	_, tunErr := os.Stat("/dev/net/tun")
@@ -255,7 +239,7 @@ func TestBuiltinNet(t *testing.T) {
 	if len(lines) < 2 || lines[1] == "0" {
 		t.Errorf("net: resolv.conf has no nameserver:\n%s", r.stdout)
 	}
-	if strings.Contains(r.stdout, "REACHED") {
+	if strings.Contains(r.stdout, "HOST-LOOPBACK") {
 		t.Error("net: the host's loopback is reachable from the jail")
 	}
 }
