@@ -4,6 +4,7 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -19,6 +20,10 @@ func cmdCheck(args []string, stdout, stderr io.Writer) int {
 	asJSON := fs.Bool("json", false, "print the checks as JSON")
 	profile := fs.String("apparmor-profile", "", "print the AppArmor profile that lets the warden binary at `PATH` use user namespaces, and exit")
 	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, pflag.ErrHelp) {
+			fmt.Fprintf(stdout, "Usage: warden check [--json]\n\nProbes this host (a throwaway user namespace, overlayfs, /dev/fuse, cgroups,\nnetwork helpers, seccomp) and prints ok/warn/fail for each item with the fix.\nExit status 1 when an item fails.\n\n%s", fs.FlagUsages())
+			return 0
+		}
 		return fail(stderr, sandbox.Usagef("check: %v", err))
 	}
 	if *profile != "" {

@@ -75,8 +75,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 0
 	case "help", "-h", "--help":
 		if len(args) > 1 && args[1] == "run" {
-			fs, _ := runFlags()
-			fmt.Fprintf(stdout, "Usage: warden run [flags] -- CMD [ARGS...]\n\nFlags:\n%s", fs.FlagUsages())
+			printRunHelp(stdout)
 			return 0
 		}
 		fmt.Fprint(stdout, usage)
@@ -153,6 +152,10 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 	fs, o := runFlags()
 	fs.SetOutput(io.Discard)
 	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, pflag.ErrHelp) {
+			printRunHelp(stdout)
+			return 0
+		}
 		return fail(stderr, sandbox.Usagef("%v", err), "run `warden help run` for the flags")
 	}
 	plan, warns, res, err := execRun(o, fs.Args(), stderr)
@@ -300,4 +303,17 @@ func humanKiB(k int64) string {
 		return fmt.Sprintf("%.1fM", float64(k)/(1<<10))
 	}
 	return fmt.Sprintf("%dK", k)
+}
+
+func printRunHelp(w io.Writer) {
+	fs, _ := runFlags()
+	fmt.Fprintf(w, "Usage: warden run [flags] [--policy NAME|FILE] -- CMD [ARGS...]\n\nFlags (they override the policy):\n%s", fs.FlagUsages())
+	fmt.Fprint(w, `
+Examples:
+  warden run -- sh -c 'id; hostname; ls /; ps -e'
+  warden run --policy build -- make -j4
+  warden run --ro ~/data:/data --timeout 10m -- python3 analyse.py /data
+  warden run --net pasta -p 8080:8000 -- python3 -m http.server 8000
+  warden run --policy ci --report run.json --stats -- make test
+`)
 }
