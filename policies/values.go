@@ -188,12 +188,14 @@ func checkCap(s string) (string, string, string) {
 }
 
 func checkSyscall(s string) (string, string, string) {
-	ok := s != "" && len(s) <= 64 && (s[0] < '0' || s[0] > '9')
-	for _, c := range s {
+	// "?name" marks a name that may be unknown where the policy runs.
+	name := strings.TrimPrefix(s, "?")
+	ok := name != "" && len(name) <= 64 && (name[0] < '0' || name[0] > '9')
+	for _, c := range name {
 		ok = ok && (c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '_')
 	}
 	if !ok {
-		return "", fmt.Sprintf("%q is not a syscall name", s), `write the name in lower case, e.g. "ptrace" or "io_uring_setup"`
+		return "", fmt.Sprintf("%q is not a syscall name", s), `write the name in lower case, e.g. "ptrace" or "io_uring_setup" (or "?name" for one this kernel may not know)`
 	}
 	return s, "", ""
 }

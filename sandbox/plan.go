@@ -60,6 +60,10 @@ type Options struct {
 	SeccompOpts seccomp.Options
 	// Policy names the policy these options came from, for the report.
 	Policy PolicyRef
+	// Origins maps policy keys ("seccomp.allow[2]") to where they were
+	// set ("ci.toml:12:3" or a flag), so that errors found late name the
+	// place to fix.
+	Origins map[string]string
 	// Report is where the run report goes ("" = nowhere).
 	Report string
 	// SeccompCache is the directory of compiled filters ("" = no cache).
@@ -69,11 +73,14 @@ type Options struct {
 // Plan decides everything about one run. Stage-2 reads nothing but the
 // plan: it is JSON-encoded onto fd 3.
 type Plan struct {
-	Argv     []string    `json:"argv"`
-	Env      []string    `json:"env"`
-	Cwd      string      `json:"cwd"`
-	Hostname string      `json:"hostname"`
-	Maps     userns.Maps `json:"maps"`
+	Argv []string `json:"argv"`
+	Env  []string `json:"env"`
+	Cwd  string   `json:"cwd"`
+	// CwdFallback is where stage-2 goes when Cwd (the caller's current
+	// directory, not asked for explicitly) is not visible in the jail.
+	CwdFallback string      `json:"cwd_fallback,omitempty"`
+	Hostname    string      `json:"hostname"`
+	Maps        userns.Maps `json:"maps"`
 	// MapMode is the identity mode in effect after auto resolution
 	// ("single" or "subuid").
 	MapMode    string     `json:"map_mode"`
@@ -107,6 +114,8 @@ type Plan struct {
 	// seccompProfile is the resolved profile, kept on the host side for
 	// the audit supervisor (it answers with the profile's errno).
 	seccompProfile *seccomp.Profile
+	// warnings collected while resolving (returned by Resolve).
+	warnings []Warning
 	// PassFDs are the caller's fd numbers; stage-2 receives them from fd
 	// 6 on and gives them to the payload from fd 3 on.
 	PassFDs []int `json:"pass_fds,omitempty"`

@@ -28,7 +28,6 @@ func OptionsFromPolicy(p *policies.Policy, argv []string) (Options, error) {
 		Argv:              argv,
 		Tmpfs:             p.Filesystem.Tmpfs,
 		Hide:              p.Filesystem.Hide,
-		Chdir:             p.Filesystem.Chdir,
 		Hostname:          p.Process.Hostname,
 		AsRoot:            p.Identity.User == "root",
 		Net:               p.Network.Mode,
@@ -39,7 +38,13 @@ func OptionsFromPolicy(p *policies.Policy, argv []string) (Options, error) {
 		KillGrace:         p.Process.KillGrace,
 		CapAdd:            p.Process.CapAdd,
 		Policy:            PolicyRef{Name: p.Name, Source: p.Source, Hash: p.Hash},
+		Origins:           p.Origin,
 		Report:            p.Report.File,
+	}
+	// The working directory defaults to the current one (with a fallback
+	// when the jail does not show it); only an explicit one must exist.
+	if p.IsSet("filesystem.chdir") {
+		o.Chdir = p.Filesystem.Chdir
 	}
 	if p.Identity.Map != "" {
 		m, err := userns.ParseMode(p.Identity.Map)

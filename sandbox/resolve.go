@@ -85,6 +85,12 @@ func Resolve(o Options, h *Host) (*Plan, []Warning, error) {
 		return nil, nil, err
 	}
 	p.Mounts, p.Cwd = ops, cwd
+	if o.Chdir == "" {
+		p.CwdFallback = "/"
+		if h.Home != "" {
+			p.CwdFallback = path.Clean(h.Home)
+		}
+	}
 	if p.NetOpts.Mode == netns.ModeHost {
 		for i, op := range p.Mounts {
 			if op.Kind == mount.Sysfs {
@@ -100,6 +106,7 @@ func Resolve(o Options, h *Host) (*Plan, []Warning, error) {
 	if err := resolveSeccomp(o, p); err != nil {
 		return nil, nil, err
 	}
+	warns = append(warns, p.warnings...)
 	p.Limits, p.LimitsMode, p.Policy = o.Limits, o.LimitsMode, o.Policy
 	if p.LimitsMode == "" {
 		p.LimitsMode = cgroup.Off
@@ -441,6 +448,47 @@ func hideOp(h *Host, p string) (mount.Op, bool) {
 	return mount.Op{Kind: mount.Hide, Target: p, File: !fi.IsDir(), Optional: true}, true
 }
 
+// CheckSeccomp resolves the options' seccomp profile without compiling it,
+// for `warden policy check`; errors are placed like Resolve's.
+func CheckSeccomp(o Options) error {
+	name := o.Seccomp
+	if name == "" {
+		name = "default"
+	}
+	if _, err := seccomp.Resolve(name, o.SeccompOpts); err != nil {
+		return seccompError(o, name, err)
+	}
+	return nil
+}
+
+// seccompError places a seccomp error at the policy key it is about: the
+// allow or deny element that names the syscall in the message, else the
+// profile; with the key's file:line:col when the policy set it.
+func seccompError(o Options, profile string, err error) error {
+	msg := err.Error()
+	key := "seccomp.profile"
+	for _, l := range []struct {
+		key   string
+		names []string
+	}{{"seccomp.allow", o.SeccompOpts.Allow}, {"seccomp.deny", o.SeccompOpts.Deny}} {
+		for i, n := range l.names {
+			if strings.Contains(msg, fmt.Sprintf("%q", strings.TrimPrefix(n, "?"))) {
+				key = fmt.Sprintf("%s[%d]", l.key, i)
+			}
+		}
+	}
+	if at, ok := o.Origins[key]; ok {
+		if strings.HasPrefix(at, "--") {
+			return Usagef("%s: %v", at, err)
+		}
+		return Usagef("policy %s: %s: %v", at, key, err)
+	}
+	if o.Policy.Source != "" && key != "seccomp.profile" {
+		return Usagef("policy %s: %s: %v", o.Policy.Source, key, err)
+	}
+	return Usagef("seccomp profile %s: %v", profile, err)
+}
+
 func resolveSeccomp(o Options, p *Plan) error {
 	name := o.Seccomp
 	if name == "" {
@@ -448,11 +496,14 @@ func resolveSeccomp(o Options, p *Plan) error {
 	}
 	prof, err := seccomp.Resolve(name, o.SeccompOpts)
 	if err != nil {
-		return Usagef("seccomp profile %s: %v", name, err)
+		return seccompError(o, name, err)
 	}
 	p.SeccompName = name
 	if prof == nil {
 		return nil
+	}
+	for _, w := range prof.Warnings {
+		p.warnings = append(p.warnings, Warning{What: "seccomp", Reason: w.Msg})
 	}
 	p.SeccompAudit = prof.Audit
 	p.seccompProfile = prof

@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -358,14 +359,41 @@ func recv(f *os.File) (Message, error) {
 	return m, nil
 }
 
+// copyLog re-emits stage-2's log records: warnings and errors in warden's
+// own "warden: warning: ..." form, other records as they are.
 func copyLog(r io.ReadCloser, w io.Writer) {
 	defer r.Close()
 	sc := bufio.NewScanner(r)
 	for sc.Scan() {
-		if w != nil {
-			fmt.Fprintf(w, "%s\n", sc.Text())
+		if w == nil {
+			continue
 		}
+		line := sc.Text()
+		if rest, ok := strings.CutPrefix(line, "level=WARN msg="); ok {
+			line = "warden: warning: " + unquoteMsg(rest)
+		} else if rest, ok := strings.CutPrefix(line, "level=ERROR msg="); ok {
+			line = "warden: error: " + unquoteMsg(rest)
+		}
+		fmt.Fprintf(w, "%s\n", line)
 	}
+}
+
+// unquoteMsg turns `"text" k=v ...` (slog's text form) into `text (k=v ...)`.
+func unquoteMsg(s string) string {
+	msg, rest := s, ""
+	if strings.HasPrefix(s, `"`) {
+		if q, err := strconv.QuotedPrefix(s); err == nil {
+			msg, _ = strconv.Unquote(q)
+			rest = strings.TrimSpace(s[len(q):])
+		}
+	} else if i := strings.IndexByte(s, ' '); i > 0 {
+		msg, rest = s[:i], strings.TrimSpace(s[i+1:])
+	}
+	rest = strings.TrimSpace(strings.ReplaceAll(rest, "stage=stage2", ""))
+	if rest != "" {
+		return msg + " (" + rest + ")"
+	}
+	return msg
 }
 
 // inForeground reports whether stdin is a terminal whose foreground process

@@ -44,7 +44,14 @@ func Stage2Main() int {
 	unix.Prctl(unix.PR_SET_NAME, uintptr(unsafe.Pointer(&[]byte("warden-init\x00")[0])), 0, 0, 0)
 	level := slog.LevelWarn
 	_ = level.UnmarshalText([]byte(p.LogLevel))
-	log := slog.New(slog.NewTextHandler(logF, &slog.HandlerOptions{Level: level})).With("stage", "stage2")
+	// No time attribute: the parent re-emits warnings in its own form.
+	dropTime := func(_ []string, a slog.Attr) slog.Attr {
+		if a.Key == slog.TimeKey {
+			return slog.Attr{}
+		}
+		return a
+	}
+	log := slog.New(slog.NewTextHandler(logF, &slog.HandlerOptions{Level: level, ReplaceAttr: dropTime})).With("stage", "stage2")
 
 	// Signals meant for the payload are caught from the start; a Go
 	// program that is PID 1 must handle them or the runtime's default
@@ -112,7 +119,15 @@ func setupJail(p *Plan, log *slog.Logger) *StageError {
 		log.Debug("optional mount skipped", "op", o.String())
 	}
 	if err := unix.Chdir(p.Cwd); err != nil {
-		return stageErr("chdir", "chdir", p.Cwd, err)
+		if p.CwdFallback == "" || !errors.Is(err, unix.ENOENT) {
+			return stageErr("chdir", "chdir", p.Cwd, err)
+		}
+		// The caller's current directory is not part of this jail's view
+		// (a policy that does not bind it): run in $HOME instead, and say so.
+		if err := unix.Chdir(p.CwdFallback); err != nil {
+			return stageErr("chdir", "chdir", p.CwdFallback, err)
+		}
+		log.Warn("the current directory is not visible in the jail; running in "+p.CwdFallback, "cwd", p.Cwd)
 	}
 	// Non-dumpable: processes of the jail (same uid) cannot ptrace init
 	// or open its /proc/1/mem, fds or exe (ptrace(2), "access mode

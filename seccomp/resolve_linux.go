@@ -67,10 +67,15 @@ func apply(p *Profile, o Options, notifyOK func() bool) error {
 	if err != nil {
 		return fmt.Errorf("seccomp: %w", err)
 	}
-	for _, n := range slices.Concat(o.Allow, o.Deny) {
-		if err := checkName(n); err != nil {
-			return fmt.Errorf("seccomp: %w", err)
-		}
+	// A name written "?name" is optional: skipped, with a warning, where
+	// this kernel or libseccomp does not know it (a policy written for
+	// newer kernels); any other unknown name is an error.
+	var err2 error
+	if o.Allow, err2 = knownNames(p, o.Allow); err2 != nil {
+		return err2
+	}
+	if o.Deny, err2 = knownNames(p, o.Deny); err2 != nil {
+		return err2
 	}
 	if o.Errno != "" || o.Action != "" {
 		// Re-target every denial, the default included; ENOSYS answers
@@ -170,4 +175,22 @@ func cacheHome() (string, error) {
 		return "", fmt.Errorf("seccomp cache: %w", err)
 	}
 	return h + "/.cache", nil
+}
+
+// knownNames checks syscall names, drops unknown optional ("?name") ones
+// with a warning on p, and strips the "?" of the rest.
+func knownNames(p *Profile, names []string) ([]string, error) {
+	var out []string
+	for _, n := range names {
+		name, optional := strings.CutPrefix(n, "?")
+		if err := checkName(name); err != nil {
+			if optional {
+				p.Warnings = append(p.Warnings, Warning{Msg: fmt.Sprintf("seccomp: optional syscall %q is unknown here; skipped", name)})
+				continue
+			}
+			return nil, fmt.Errorf("seccomp: %w", err)
+		}
+		out = append(out, name)
+	}
+	return out, nil
 }

@@ -17,7 +17,6 @@ import (
 	"github.com/warden-sandbox/warden/policies"
 	"github.com/warden-sandbox/warden/sandbox"
 	"github.com/warden-sandbox/warden/sandbox/cgroup"
-	"github.com/warden-sandbox/warden/seccomp"
 )
 
 const policyUsage = `Usage:
@@ -338,38 +337,5 @@ func checkPolicy(ref string, env policies.Env) error {
 	if err != nil {
 		return fmt.Errorf("policy %s: %w", pol.Source, err)
 	}
-	if _, err := seccomp.Resolve(seccompName(opts.Seccomp), opts.SeccompOpts); err != nil {
-		return seccompPosError(pol, err)
-	}
-	return nil
-}
-
-func seccompName(s string) string {
-	if s == "" {
-		return "default"
-	}
-	return s
-}
-
-// seccompPosError places a seccomp error at the policy key it is about: the
-// allow or deny element that names the syscall in the message, else the
-// profile.
-func seccompPosError(pol *policies.Policy, err error) error {
-	msg := err.Error()
-	key := "seccomp.profile"
-	for _, l := range []struct {
-		key   string
-		names []string
-	}{{"seccomp.allow", pol.Seccomp.Allow}, {"seccomp.deny", pol.Seccomp.Deny}} {
-		for i, n := range l.names {
-			if strings.Contains(msg, fmt.Sprintf("%q", n)) {
-				key = fmt.Sprintf("%s[%d]", l.key, i)
-			}
-		}
-	}
-	at, ok := pol.Origin[key]
-	if !ok {
-		at = pol.Source
-	}
-	return fmt.Errorf("policy %s: %s: %w", at, key, err)
+	return sandbox.CheckSeccomp(opts)
 }

@@ -348,3 +348,44 @@ func dirNames(t *testing.T, dir string) []string {
 	}
 	return names
 }
+
+// TestPolicySeccompNames: an unknown syscall name in a policy is an error
+// at its file:line:col when warden runs it; "?name" marks one that may be
+// unknown here, which is skipped.
+func TestPolicySeccompNames(t *testing.T) {
+	e := newEnv(t)
+	dir := t.TempDir()
+	typo := filepath.Join(dir, "typo.toml")
+	os.WriteFile(typo, []byte("extends = \"default\"\n[seccomp]\nallow = [\"ptrac\"]\n"), 0o644)
+	r := e.run(t, nil, "run", "--policy", typo, "--", "true")
+	if r.code != 125 || !strings.Contains(r.stderr, typo+":3:10: seccomp.allow[0]") || !strings.Contains(r.stderr, `"ptrac"`) {
+		t.Errorf("typo: exit %d %q, want 125 at %s:3:10", r.code, r.stderr, typo)
+	}
+	opt := filepath.Join(dir, "opt.toml")
+	os.WriteFile(opt, []byte("extends = \"default\"\n[seccomp]\ndeny = [\"?frobnicate_at\", \"getppid\"]\n"), 0o644)
+	r = e.run(t, nil, "run", "--policy", opt, "--log-level", "info", "--", "python3", "-c",
+		"import os\ntry:\n  os.getppid(); print('allowed')\nexcept OSError as e: print('denied', e.errno)")
+	if r.code != 0 || strings.TrimSpace(r.stdout) != "denied 1" && strings.TrimSpace(r.stdout) != "allowed" {
+		t.Errorf("optional name: exit %d %q %q", r.code, r.stdout, r.stderr)
+	}
+	if !strings.Contains(r.stderr, `frobnicate_at`) || !strings.Contains(r.stderr, "is unknown here; skipped") {
+		t.Errorf("optional unknown name not reported: %q", r.stderr)
+	}
+}
+
+// TestCwdFallback: a policy that does not show the current directory runs
+// the command in $HOME and says so; an explicit chdir that does not exist
+// is an error.
+func TestCwdFallback(t *testing.T) {
+	e := newEnv(t)
+	bare := filepath.Join(t.TempDir(), "bare.toml")
+	os.WriteFile(bare, []byte("description = \"no binds\"\n"), 0o644)
+	r := e.run(t, nil, "run", "--policy", bare, "--", "pwd")
+	if r.code != 0 || strings.TrimSpace(r.stdout) != e.home || !strings.Contains(r.stderr, "warden: warning: the current directory is not visible in the jail") {
+		t.Errorf("fallback: exit %d stdout %q stderr %q", r.code, r.stdout, r.stderr)
+	}
+	r = e.run(t, nil, "run", "--chdir", "/does/not/exist", "--", "pwd")
+	if r.code != 125 || !strings.Contains(r.stderr, "chdir /does/not/exist") {
+		t.Errorf("explicit chdir: exit %d %q", r.code, r.stderr)
+	}
+}
