@@ -19,6 +19,11 @@ package sandbox
 //	                             the parent answers its notifications
 //	2  stage2 → parent  ready    the payload was started (Pid: its pid in the jail)
 //	   stage2 → parent  error    setup failed (Error); stage-2 exits 1 afterwards
+//	   stage2 → parent  stopped  the payload, holding the terminal, was stopped
+//	                             (Ctrl-Z; Status: the signal); the parent stops
+//	                             itself until the caller's shell resumes it
+//	   parent → stage2  continue then (Status 1: fg, the payload gets the
+//	                             terminal back; 0: bg); stage-2 resumes it
 //	3  stage2 → parent  exit     the payload ended (Status: wait status, Rusage);
 //	                             every other jail process was killed and reaped
 //
@@ -35,11 +40,13 @@ const (
 type MsgKind string
 
 const (
-	MsgGo     MsgKind = "go"
-	MsgReady  MsgKind = "ready"
-	MsgError  MsgKind = "error"
-	MsgExit   MsgKind = "exit"
-	MsgNotify MsgKind = "notify"
+	MsgGo       MsgKind = "go"
+	MsgReady    MsgKind = "ready"
+	MsgError    MsgKind = "error"
+	MsgExit     MsgKind = "exit"
+	MsgNotify   MsgKind = "notify"
+	MsgStopped  MsgKind = "stopped"
+	MsgContinue MsgKind = "continue"
 )
 
 // Message is one packet on the sync socket.

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"runtime"
 	"syscall"
 	"time"
 	"unsafe"
@@ -58,7 +59,16 @@ func Stage2Main() int {
 	// action would apply to init.
 	sigs := make(chan os.Signal, 16)
 	signal.Notify(sigs, forwarded...)
-	signal.Ignore(syscall.SIGTTOU, syscall.SIGTTIN, syscall.SIGTSTP, syscall.SIGPIPE)
+	// Job-control signals and SIGPIPE are caught and dropped, not ignored:
+	// an ignored signal stays ignored across execve(2), so the payload
+	// would inherit SIG_IGN for them (no Ctrl-Z, no death by SIGPIPE).
+	// Caught ones are reset to the default at exec.
+	drop := make(chan os.Signal, 8)
+	signal.Notify(drop, syscall.SIGTTOU, syscall.SIGTTIN, syscall.SIGTSTP, syscall.SIGPIPE)
+	go func() {
+		for range drop {
+		}
+	}()
 
 	log.Debug("phase", "step", "plan read", "uptime_ms", uptimeMs())
 	m, err := recv(syncF)
@@ -84,7 +94,31 @@ func Stage2Main() int {
 			unix.Kill(pid, s.(syscall.Signal))
 		}
 	}()
-	ws, ru := reap(pid)
+	go func() {
+		for {
+			m, err := recv(syncF)
+			if err != nil {
+				return
+			}
+			if m.Kind == MsgContinue {
+				// The parent was resumed: with fg, give the terminal back
+				// to the payload's process group; then wake it up.
+				if m.Status == 1 {
+					setForeground(pid)
+				}
+				unix.Kill(-pid, unix.SIGCONT)
+			}
+		}
+	}()
+	// Job control: when the payload holds the terminal and is stopped
+	// (Ctrl-Z), the parent is told, so that warden itself stops and the
+	// caller's shell gets the terminal back; `fg` resumes all three.
+	onStop := func(sig syscall.Signal) {
+		if p.Foreground {
+			send(syncF, Message{Kind: MsgStopped, Status: int(sig)})
+		}
+	}
+	ws, ru := reap(pid, onStop)
 	send(syncF, Message{Kind: MsgExit, Status: int(ws), Usage: &Usage{
 		UserUsec:   ru.Utime.Sec*1e6 + ru.Utime.Usec,
 		SystemUsec: ru.Stime.Sec*1e6 + ru.Stime.Usec,
@@ -150,17 +184,24 @@ func stageErr(step, op, path string, err error) *StageError {
 }
 
 // reap waits for every child of init; it returns the payload's status once
-// the payload has exited and every other process of the jail is gone.
-func reap(payload int) (unix.WaitStatus, unix.Rusage) {
+// the payload has exited and every other process of the jail is gone. A
+// stop of the payload is reported to onStop.
+func reap(payload int, onStop func(syscall.Signal)) (unix.WaitStatus, unix.Rusage) {
 	var ws, pws unix.WaitStatus
 	var ru, pru unix.Rusage
 	for {
-		pid, err := unix.Wait4(-1, &ws, 0, &ru)
+		pid, err := unix.Wait4(-1, &ws, unix.WUNTRACED, &ru)
 		if errors.Is(err, unix.EINTR) {
 			continue
 		}
 		if err != nil {
 			return pws, pru // ECHILD: nothing left
+		}
+		if ws.Stopped() {
+			if pid == payload {
+				onStop(ws.StopSignal())
+			}
+			continue
 		}
 		if pid == payload {
 			pws, pru = ws, ru
@@ -177,3 +218,20 @@ func reap(payload int) (unix.WaitStatus, unix.Rusage) {
 var processStart = time.Now()
 
 func uptimeMs() float64 { return float64(time.Since(processStart).Microseconds()) / 1000 }
+
+// setForeground makes pgid the terminal's foreground process group.
+// tcsetpgrp(3) from a background group stops the caller with SIGTTOU unless
+// the signal is blocked or ignored; stage-2 does not ignore it (the payload
+// would inherit that), so it is blocked on this locked thread for the call.
+func setForeground(pgid int) error {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	var set, old unix.Sigset_t
+	sig := uint(unix.SIGTTOU) - 1
+	set.Val[sig/64] |= 1 << (sig % 64)
+	if err := unix.PthreadSigmask(unix.SIG_BLOCK, &set, &old); err != nil {
+		return err
+	}
+	defer unix.PthreadSigmask(unix.SIG_SETMASK, &old, nil)
+	return unix.IoctlSetPointerInt(0, unix.TIOCSPGRP, pgid)
+}

@@ -48,6 +48,8 @@ func (l *launch) supervise(sigs <-chan os.Signal) (*Result, error) {
 				audit.start(m.FD, p.seccompProfile)
 			case MsgReady:
 				l.phase("payload started")
+			case MsgStopped:
+				l.jobStop()
 			case MsgError:
 				stageErr = m.Error
 			case MsgExit:
@@ -171,4 +173,24 @@ func (a *auditRun) stop() {
 	if a.cancel != nil {
 		a.cancel()
 	}
+}
+
+// jobStop is Ctrl-Z of a payload that holds the terminal: warden takes the
+// terminal back for its own process group and stops itself, as a shell job
+// does, so the caller's shell regains control. When the shell resumes it
+// (fg or bg), warden tells stage-2, which resumes the payload and, in the
+// foreground case, hands it the terminal again.
+func (l *launch) jobStop() {
+	restoreForeground(true)
+	unix.Kill(unix.Getpid(), unix.SIGSTOP)
+	// Resumed: by fg when the terminal is ours again, else by bg (the
+	// payload then runs on in the background of the caller's shell).
+	fg := 0
+	if pg, err := unix.IoctlGetInt(0, unix.TIOCGPGRP); err == nil && pg == unix.Getpgrp() {
+		fg = 1
+	}
+	// At the end warden hands the terminal back to its own group only if
+	// it still has it.
+	l.p.Foreground = fg == 1
+	send(l.syncP, Message{Kind: MsgContinue, Status: fg})
 }

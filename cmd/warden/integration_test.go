@@ -638,3 +638,63 @@ func TestStats(t *testing.T) {
 		t.Errorf("--stats: exit %d stderr %q", r.code, r.stderr)
 	}
 }
+
+// TestJobControl: Ctrl-Z on a command holding the terminal stops it and
+// gives the caller's shell its prompt back; fg resumes it in the
+// foreground, where Ctrl-C then ends it.
+func TestJobControl(t *testing.T) {
+	if _, err := exec.LookPath("tmux"); err != nil {
+		t.Skip("tmux not installed (scripts/setup.sh installs it)")
+	}
+	e := newEnv(t)
+	sock := filepath.Join(t.TempDir(), "tmux.sock")
+	tmux := func(args ...string) string {
+		out, err := exec.Command("tmux", append([]string{"-S", sock}, args...)...).CombinedOutput()
+		if err != nil {
+			t.Fatalf("tmux %v: %v %s", args, err, out)
+		}
+		return string(out)
+	}
+	tmux("new-session", "-d", "-x", "120", "-y", "30", "-c", e.cwd,
+		"env -i HOME="+e.home+" PATH=/usr/bin:/bin TERM=xterm PS1='host$ ' bash --norc --noprofile")
+	defer exec.Command("tmux", "-S", sock, "kill-server").Run()
+	waitFor := func(want string) string {
+		deadline := time.Now().Add(10 * time.Second)
+		var screen string
+		for time.Now().Before(deadline) {
+			screen = tmux("capture-pane", "-p")
+			if strings.Contains(screen, want) {
+				return screen
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		t.Fatalf("timed out waiting for %q; screen:\n%s", want, screen)
+		return ""
+	}
+	waitFor("host$")
+	tmux("send-keys", wardenBin(t)+" run -- sh -c 'echo started; sleep 1000; echo after-sleep'", "Enter")
+	waitFor("started")
+	tmux("send-keys", "C-z")
+	waitFor("Stopped")
+	tmux("send-keys", "echo shell-is-back-$((40+2))", "Enter")
+	waitFor("shell-is-back-42")
+	tmux("send-keys", "fg", "Enter")
+	time.Sleep(300 * time.Millisecond)
+	tmux("send-keys", "C-c")
+	tmux("send-keys", "echo exit=$?", "Enter")
+	screen := waitFor("exit=")
+	if !strings.Contains(screen, "exit=130") {
+		t.Errorf("after fg and Ctrl-C, want exit 130:\n%s", screen)
+	}
+}
+
+// TestSignalDispositions: the payload starts with no signal ignored or
+// blocked (warden's init catches some signals; that must not leak), so
+// SIGPIPE still ends a writer and Ctrl-Z still stops a job.
+func TestSignalDispositions(t *testing.T) {
+	e := newEnv(t)
+	r := e.run(t, nil, "run", "--", "grep", "-E", "^Sig(Ign|Blk):", "/proc/self/status")
+	if r.stdout != "SigBlk:\t0000000000000000\nSigIgn:\t0000000000000000\n" {
+		t.Errorf("payload signal state:\n%s", r.stdout)
+	}
+}
