@@ -425,8 +425,9 @@ func TestInteractive(t *testing.T) {
 		t.Fatalf("timed out waiting for %q; screen:\n%s", want, screen)
 		return ""
 	}
-	tmux("send-keys", "PS1='jail$ '", "Enter")
-	waitFor("jail$")
+	// Split in the typed line, so that only the prompt itself matches.
+	tmux("send-keys", "PS1='ja''il$ '", "Enter")
+	waitFor("jail$ ")
 	tmux("send-keys", "hostname; sleep 1000", "Enter")
 	time.Sleep(300 * time.Millisecond)
 	tmux("send-keys", "C-c")
@@ -672,8 +673,9 @@ func TestJobControl(t *testing.T) {
 		return ""
 	}
 	waitFor("host$")
-	tmux("send-keys", wardenBin(t)+" run -- sh -c 'echo started; sleep 1000; echo after-sleep'", "Enter")
-	waitFor("started")
+	// The marker is computed, so that the typed command line cannot match.
+	tmux("send-keys", wardenBin(t)+" run -- sh -c 'echo ready-$((6*7)); sleep 1000; echo after-sleep'", "Enter")
+	waitFor("ready-42")
 	tmux("send-keys", "C-z")
 	waitFor("Stopped")
 	tmux("send-keys", "echo shell-is-back-$((40+2))", "Enter")
