@@ -104,8 +104,11 @@ func Stage2Main() int {
 				// The parent was resumed: with fg, give the terminal back
 				// to the payload's process group; then wake it up.
 				if m.Status == 1 {
-					setForeground(pid)
+					if err := setForeground(pid); err != nil {
+						log.Warn("give the terminal back to the command", "err", err)
+					}
 				}
+				log.Debug("continue", "foreground", m.Status == 1)
 				unix.Kill(-pid, unix.SIGCONT)
 			}
 		}

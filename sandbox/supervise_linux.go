@@ -3,6 +3,7 @@ package sandbox
 import (
 	"context"
 	"os"
+	"os/signal"
 	"syscall"
 	"time"
 
@@ -182,7 +183,14 @@ func (a *auditRun) stop() {
 // foreground case, hands it the terminal again.
 func (l *launch) jobStop() {
 	restoreForeground(true)
+	// kill(2) of ourselves returns before every thread has stopped, so the
+	// code below could run ahead of the stop; it waits for the SIGCONT of
+	// the resume instead.
+	cont := make(chan os.Signal, 1)
+	signal.Notify(cont, syscall.SIGCONT)
+	defer signal.Stop(cont)
 	unix.Kill(unix.Getpid(), unix.SIGSTOP)
+	<-cont
 	// Resumed: by fg when the terminal is ours again, else by bg (the
 	// payload then runs on in the background of the caller's shell).
 	fg := 0
