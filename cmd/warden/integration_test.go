@@ -427,7 +427,7 @@ func TestInteractive(t *testing.T) {
 	}
 	// Split in the typed line, so that only the prompt itself matches.
 	tmux("send-keys", "PS1='ja''il$ '", "Enter")
-	waitFor("jail$ ")
+	waitFor("\njail$")
 	tmux("send-keys", "hostname; sleep 1000", "Enter")
 	time.Sleep(300 * time.Millisecond)
 	tmux("send-keys", "C-c")
@@ -657,7 +657,7 @@ func TestJobControl(t *testing.T) {
 		return string(out)
 	}
 	tmux("new-session", "-d", "-x", "120", "-y", "30", "-c", e.cwd,
-		"env -i HOME="+e.home+" PATH=/usr/bin:/bin TERM=xterm PS1='host$ ' bash --norc --noprofile")
+		"env -i HOME="+e.home+" HISTFILE=/dev/null PATH=/usr/bin:/bin TERM=xterm PS1='host$ ' bash --norc --noprofile")
 	defer exec.Command("tmux", "-S", sock, "kill-server").Run()
 	waitFor := func(want string) string {
 		deadline := time.Now().Add(10 * time.Second)
