@@ -216,8 +216,8 @@ func reap(payload int, onStop func(syscall.Signal)) (unix.WaitStatus, unix.Rusag
 	}
 }
 
-// uptimeMs is the time since this process started (from /proc/self/stat's
-// starttime is too coarse; the runtime's own clock starts near exec).
+// uptimeMs is the time since stage-2's package initialisation, which is
+// close to its exec (/proc/self/stat's start time is too coarse for this).
 var processStart = time.Now()
 
 func uptimeMs() float64 { return float64(time.Since(processStart).Microseconds()) / 1000 }
