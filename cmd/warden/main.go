@@ -6,7 +6,7 @@
 //go:debug containermaxprocs=0
 //go:debug updatemaxprocs=0
 
-// Command warden runs a command in a rootless jail. See `warden help`.
+
 package main
 
 import (
