@@ -6,7 +6,6 @@
 //go:debug containermaxprocs=0
 //go:debug updatemaxprocs=0
 
-
 package main
 
 import (
