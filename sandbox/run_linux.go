@@ -63,9 +63,12 @@ type Result struct {
 	Wall    time.Duration
 }
 
-// forwarded are the signals warden passes on to the payload.
+// forwarded are the signals warden passes on to the payload. SIGTSTP and
+// SIGCONT are among them so that job control aimed at warden (Ctrl-Z
+// before the payload holds the terminal, `kill -TSTP`/`-CONT` of the job)
+// reaches the payload rather than stopping warden alone.
 var forwarded = []os.Signal{syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGQUIT,
-	syscall.SIGUSR1, syscall.SIGUSR2, syscall.SIGWINCH}
+	syscall.SIGUSR1, syscall.SIGUSR2, syscall.SIGWINCH, syscall.SIGTSTP, syscall.SIGCONT}
 
 // Run executes plan: it starts stage-2 in new namespaces, installs the ID
 // maps, lets stage-2 set up the jail, forwards signals and waits. Stage-2's

@@ -59,12 +59,12 @@ func Stage2Main() int {
 	// action would apply to init.
 	sigs := make(chan os.Signal, 16)
 	signal.Notify(sigs, forwarded...)
-	// Job-control signals and SIGPIPE are caught and dropped, not ignored:
+	// SIGTTOU, SIGTTIN and SIGPIPE are caught and dropped, not ignored:
 	// an ignored signal stays ignored across execve(2), so the payload
 	// would inherit SIG_IGN for them (no Ctrl-Z, no death by SIGPIPE).
 	// Caught ones are reset to the default at exec.
 	drop := make(chan os.Signal, 8)
-	signal.Notify(drop, syscall.SIGTTOU, syscall.SIGTTIN, syscall.SIGTSTP, syscall.SIGPIPE)
+	signal.Notify(drop, syscall.SIGTTOU, syscall.SIGTTIN, syscall.SIGPIPE)
 	go func() {
 		for range drop {
 		}
