@@ -103,6 +103,12 @@ func Resolve(o Options, h *Host) (*Plan, []Warning, error) {
 		// content in before stage-2 reads the plan.
 		p.Mounts = append(p.Mounts, mount.Op{Kind: mount.File, Source: resolvSource, Target: resolvTarget(h), File: true})
 	}
+	if o.SeccompCache != "" && writableInJail(p.Mounts, h, o.SeccompCache) {
+		// A payload that can write the cache could plant a weaker filter
+		// for later runs (hiding the directory is not enough: a parent it
+		// can write can be renamed away). Compile afresh instead.
+		o.SeccompCache = ""
+	}
 	if err := resolveSeccomp(o, p); err != nil {
 		return nil, nil, err
 	}
@@ -516,6 +522,21 @@ func resolveSeccomp(o Options, p *Plan) error {
 		return fmt.Errorf("compile seccomp profile %s: %w", name, err)
 	}
 	return nil
+}
+
+// writableInJail reports whether a read-write bind of the plan shows the
+// host path dir, or one of its parents, to the jail.
+func writableInJail(ops []mount.Op, h *Host, dir string) bool {
+	real, err := h.EvalSymlinks(dir)
+	if err != nil {
+		real = path.Clean(dir) // not there yet: it would be created here
+	}
+	for _, o := range ops {
+		if o.Kind == mount.Bind && !o.ReadOnly && (real == o.Source || strings.HasPrefix(real, o.Source+"/") || o.Source == "/") {
+			return true
+		}
+	}
+	return false
 }
 
 // resolvSource marks the resolv.conf op whose content comes from the

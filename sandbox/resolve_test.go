@@ -277,3 +277,52 @@ func TestNewStage2Cmd(t *testing.T) {
 		t.Error("with subordinate ranges the maps come from newuidmap, not from Go")
 	}
 }
+
+// TestSeccompCacheNotWritable: the compiled-filter cache is used only where
+// the jail cannot write it; when a read-write bind shows it (or a parent),
+// the filter is compiled afresh and the cache is neither read nor written.
+func TestSeccompCacheNotWritable(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		bindCache bool
+		wantFile  bool
+	}{
+		{"cache hidden from the jail", false, true},
+		{"cache under a read-write bind", true, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tmp := t.TempDir()
+			cache := filepath.Join(tmp, "cache", "seccomp")
+			h := fakeHost("/home/alice/src")
+			stat, eval := h.Stat, h.EvalSymlinks
+			h.Stat = func(p string) (fs.FileInfo, error) {
+				if strings.HasPrefix(p, tmp) {
+					return os.Stat(p)
+				}
+				return stat(p)
+			}
+			h.EvalSymlinks = func(p string) (string, error) {
+				if strings.HasPrefix(p, tmp) {
+					return filepath.EvalSymlinks(p)
+				}
+				return eval(p)
+			}
+			o := policyOptions(t, "default", h)
+			o.SeccompCache = cache
+			if tc.bindCache {
+				o.RW = append(o.RW, PathMap{Src: tmp, Dst: "/data"})
+			}
+			p, _, err := Resolve(o, h)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(p.Seccomp) == 0 {
+				t.Fatal("no filter compiled")
+			}
+			ents, _ := os.ReadDir(cache)
+			if got := len(ents) > 0; got != tc.wantFile {
+				t.Errorf("cache written = %v, want %v", got, tc.wantFile)
+			}
+		})
+	}
+}
