@@ -61,6 +61,10 @@ func Usagef(format string, a ...any) error { return &UsageError{Msg: fmt.Sprintf
 type Warning struct {
 	What   string `json:"what"`
 	Reason string `json:"reason"`
+	// Loud warnings are printed at every log level: they name a way the
+	// jail is weaker than the user may think. The others are notes
+	// (printed at --log-level info).
+	Loud bool `json:"-"`
 }
 
 func (w Warning) String() string { return w.What + ": " + w.Reason }

@@ -103,6 +103,12 @@ func Resolve(o Options, h *Host) (*Plan, []Warning, error) {
 		// content in before stage-2 reads the plan.
 		p.Mounts = append(p.Mounts, mount.Op{Kind: mount.File, Source: resolvSource, Target: resolvTarget(h), File: true})
 	}
+	// $HOME read-write: what the command writes there (shell startup
+	// files, ~/.config/warden/policies) runs outside the jail later.
+	if home := path.Clean(h.Home); h.Home != "" && home != "/" && writableInJail(p.Mounts, h, path.Join(home, ".profile")) {
+		warns = append(warns, Warning{Loud: true, What: "$HOME is writable in the jail",
+			Reason: "the command can change your shell startup files and warden's own policies (~/.config/warden), which run outside the jail later; run from a project directory, or use --policy strict"})
+	}
 	if o.SeccompCache != "" && writableInJail(p.Mounts, h, o.SeccompCache) {
 		// A payload that can write the cache could plant a weaker filter
 		// for later runs (hiding the directory is not enough: a parent it
@@ -314,6 +320,14 @@ func resolveMounts(o Options, h *Host) ([]mount.Op, string, error) {
 			return nil, "", Usagef("--hide %s: the path must be absolute", p)
 		}
 		if op, ok := hideOp(h, path.Clean(p)); ok {
+			user = append(user, op)
+		}
+	}
+	// warden's own policies must not be changed from a jail that shows
+	// $HOME (a planted ~/.config/warden/policies/default.toml would loosen
+	// every later run); they are hidden where a bind shows them.
+	if h.Home != "" {
+		if op, ok := hideOp(h, path.Join(h.Home, ".config", "warden")); ok {
 			user = append(user, op)
 		}
 	}

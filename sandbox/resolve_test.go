@@ -326,3 +326,25 @@ func TestSeccompCacheNotWritable(t *testing.T) {
 		})
 	}
 }
+
+func TestHomeWritableWarning(t *testing.T) {
+	for _, tc := range []struct {
+		cwd  string
+		want bool
+	}{{"/home/alice/src", false}, {"/home/alice", true}} {
+		h := fakeHost(tc.cwd)
+		_, warns, err := Resolve(policyOptions(t, "default", h), h)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := false
+		for _, w := range warns {
+			if w.Loud && strings.Contains(w.What, "$HOME is writable") {
+				got = true
+			}
+		}
+		if got != tc.want {
+			t.Errorf("cwd %s: loud $HOME warning = %v, want %v (%v)", tc.cwd, got, tc.want, warns)
+		}
+	}
+}

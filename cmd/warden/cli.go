@@ -197,6 +197,10 @@ func execRun(o *runOpts, argv []string, stderr io.Writer) (*sandbox.Plan, []sand
 		return nil, nil, nil, err
 	}
 	for _, w := range warns {
+		if w.Loud {
+			fmt.Fprintf(stderr, "warden: warning: %s\n", w)
+			continue
+		}
 		log.Info(w.What, "reason", w.Reason)
 	}
 	plan.LogLevel = strings.ToLower(level.String())
