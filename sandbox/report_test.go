@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/warden-sandbox/warden/sandbox/cgroup"
 	"github.com/warden-sandbox/warden/sandbox/schematest"
 )
 
@@ -38,6 +39,10 @@ func TestReportSchema(t *testing.T) {
 		{"exit", &Result{Ending: EndExit, Code: 3, Usage: use, Wall: time.Second}, nil, 3, "exit"},
 		{"signal", &Result{Ending: EndSignal, Signal: syscall.SIGKILL, Usage: use}, nil, 137, "signal"},
 		{"timeout", &Result{Ending: EndTimeout, Signal: syscall.SIGTERM}, nil, 124, "timeout"},
+		{"oom", &Result{Ending: EndOOM, Signal: syscall.SIGKILL, Limits: map[string]string{"memory": "enforced"},
+			Cgroup: &cgroup.Stats{MemoryPeak: 64 << 20, OOM: 1, OOMKill: 1}}, nil, 137, "oom"},
+		{"pids-limit", &Result{Ending: EndPidsLimit, Code: 1, Limits: map[string]string{"pids": "degraded: enforced as RLIMIT_NPROC"}}, nil, 1, "pids-limit"},
+		{"seccomp-kill", &Result{Ending: EndSeccompKill, Signal: syscall.SIGSYS}, nil, 159, "seccomp-kill"},
 		{"setup-error", &Result{Ending: EndSetupError}, &StageError{Step: "mount", Path: "/data", Errno: syscall.EPERM}, 125, "setup-error"},
 		{"no-plan", nil, Usagef("--ro /x: no such file"), 125, "setup-error"},
 	} {
