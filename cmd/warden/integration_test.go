@@ -681,7 +681,12 @@ func TestJobControl(t *testing.T) {
 	tmux("send-keys", "echo shell-is-back-$((40+2))", "Enter")
 	waitFor("shell-is-back-42")
 	tmux("send-keys", "fg", "Enter")
-	time.Sleep(300 * time.Millisecond)
+	// Ctrl-C must go to the command: wait until its process group owns
+	// the terminal again (in /proc/PID/stat, tpgid == pgrp).
+	deadline := time.Now().Add(10 * time.Second)
+	for !holdsTerminal(findExact("sleep\x001000\x00")) && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
 	tmux("send-keys", "C-c")
 	tmux("send-keys", "echo exit=$?", "Enter")
 	screen := waitFor("exit=")
@@ -699,4 +704,32 @@ func TestSignalDispositions(t *testing.T) {
 	if r.stdout != "SigBlk:\t0000000000000000\nSigIgn:\t0000000000000000\n" {
 		t.Errorf("payload signal state:\n%s", r.stdout)
 	}
+}
+
+// holdsTerminal reports whether the first of pids is in the foreground
+// process group of its terminal.
+func holdsTerminal(pids []string) bool {
+	if len(pids) == 0 {
+		return false
+	}
+	b, err := os.ReadFile("/proc/" + pids[0] + "/stat")
+	if err != nil {
+		return false
+	}
+	s := string(b)
+	f := strings.Fields(s[strings.LastIndexByte(s, ')')+2:])
+	// f[0] state, f[1] ppid, f[2] pgrp, f[3] session, f[4] tty_nr, f[5] tpgid
+	return len(f) > 5 && f[2] == f[5]
+}
+
+// findExact returns the pids whose whole cmdline (NUL-separated) is cmdline.
+func findExact(cmdline string) []string {
+	var pids []string
+	ents, _ := os.ReadDir("/proc")
+	for _, e := range ents {
+		if b, err := os.ReadFile("/proc/" + e.Name() + "/cmdline"); err == nil && string(b) == cmdline {
+			pids = append(pids, e.Name())
+		}
+	}
+	return pids
 }
