@@ -429,7 +429,11 @@ func TestInteractive(t *testing.T) {
 	tmux("send-keys", "PS1='ja''il$ '", "Enter")
 	waitFor("\njail$")
 	tmux("send-keys", "hostname; sleep 1000", "Enter")
-	time.Sleep(300 * time.Millisecond)
+	// Ctrl-C is for the sleep: wait until it holds the terminal.
+	deadline := time.Now().Add(10 * time.Second)
+	for !holdsTerminal(findExact("sleep\x001000\x00")) && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
 	tmux("send-keys", "C-c")
 	tmux("send-keys", "echo alive-$((20+22))", "Enter")
 	screen := waitFor("alive-42")
