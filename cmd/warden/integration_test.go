@@ -397,34 +397,9 @@ func findProc(t *testing.T, needle string) []string {
 // TestInteractive drives bash in a real terminal (tmux): Ctrl-C must stop
 // the job inside the jail and leave the shell (and warden) running.
 func TestInteractive(t *testing.T) {
-	if _, err := exec.LookPath("tmux"); err != nil {
-		t.Skip("tmux not installed (scripts/setup.sh installs it)")
-	}
 	e := newEnv(t)
-	sock := filepath.Join(t.TempDir(), "tmux.sock")
-	tmux := func(args ...string) string {
-		out, err := exec.Command("tmux", append([]string{"-S", sock}, args...)...).CombinedOutput()
-		if err != nil {
-			t.Fatalf("tmux %v: %v %s", args, err, out)
-		}
-		return string(out)
-	}
-	tmux("new-session", "-d", "-x", "120", "-y", "30", "-c", e.cwd,
+	tmux, waitFor := tmuxSession(t, e.cwd,
 		"env -i HOME="+e.home+" PATH=/usr/bin:/bin TERM=xterm "+wardenBin(t)+" run -- bash --norc --noprofile; echo WARDEN-EXIT=$?; sleep 30")
-	defer exec.Command("tmux", "-S", sock, "kill-server").Run()
-	waitFor := func(want string) string {
-		deadline := time.Now().Add(10 * time.Second)
-		var screen string
-		for time.Now().Before(deadline) {
-			screen = tmux("capture-pane", "-p")
-			if strings.Contains(screen, want) {
-				return screen
-			}
-			time.Sleep(50 * time.Millisecond)
-		}
-		t.Fatalf("timed out waiting for %q; screen:\n%s", want, screen)
-		return ""
-	}
 	// Split in the typed line, so that only the prompt itself matches.
 	tmux("send-keys", "PS1='ja''il$ '", "Enter")
 	waitFor("\njail$")
@@ -648,34 +623,9 @@ func TestStats(t *testing.T) {
 // gives the caller's shell its prompt back; fg resumes it in the
 // foreground, where Ctrl-C then ends it.
 func TestJobControl(t *testing.T) {
-	if _, err := exec.LookPath("tmux"); err != nil {
-		t.Skip("tmux not installed (scripts/setup.sh installs it)")
-	}
 	e := newEnv(t)
-	sock := filepath.Join(t.TempDir(), "tmux.sock")
-	tmux := func(args ...string) string {
-		out, err := exec.Command("tmux", append([]string{"-S", sock}, args...)...).CombinedOutput()
-		if err != nil {
-			t.Fatalf("tmux %v: %v %s", args, err, out)
-		}
-		return string(out)
-	}
-	tmux("new-session", "-d", "-x", "120", "-y", "30", "-c", e.cwd,
+	tmux, waitFor := tmuxSession(t, e.cwd,
 		"env -i HOME="+e.home+" HISTFILE=/dev/null PATH=/usr/bin:/bin TERM=xterm PS1='host$ ' bash --norc --noprofile")
-	defer exec.Command("tmux", "-S", sock, "kill-server").Run()
-	waitFor := func(want string) string {
-		deadline := time.Now().Add(10 * time.Second)
-		var screen string
-		for time.Now().Before(deadline) {
-			screen = tmux("capture-pane", "-p")
-			if strings.Contains(screen, want) {
-				return screen
-			}
-			time.Sleep(50 * time.Millisecond)
-		}
-		t.Fatalf("timed out waiting for %q; screen:\n%s", want, screen)
-		return ""
-	}
 	waitFor("host$")
 	// The marker is computed, so that the typed command line cannot match.
 	tmux("send-keys", wardenBin(t)+" run -- sh -c 'echo ready-$((6*7)); sleep 1000; echo after-sleep'", "Enter")
@@ -736,4 +686,38 @@ func findExact(cmdline string) []string {
 		}
 	}
 	return pids
+}
+
+// tmuxSession runs cmd in a real terminal (a detached tmux session, gone
+// when the test ends). tmux runs a tmux command on it; waitFor waits up to
+// 10 s for text on the screen and returns the screen.
+func tmuxSession(t *testing.T, dir, cmd string) (tmux func(args ...string) string, waitFor func(string) string) {
+	t.Helper()
+	if _, err := exec.LookPath("tmux"); err != nil {
+		t.Skip("tmux not installed (scripts/setup.sh installs it)")
+	}
+	sock := filepath.Join(t.TempDir(), "tmux.sock")
+	tmux = func(args ...string) string {
+		out, err := exec.Command("tmux", append([]string{"-S", sock}, args...)...).CombinedOutput()
+		if err != nil {
+			t.Fatalf("tmux %v: %v %s", args, err, out)
+		}
+		return string(out)
+	}
+	tmux("new-session", "-d", "-x", "120", "-y", "30", "-c", dir, cmd)
+	t.Cleanup(func() { exec.Command("tmux", "-S", sock, "kill-server").Run() })
+	waitFor = func(want string) string {
+		deadline := time.Now().Add(10 * time.Second)
+		var screen string
+		for time.Now().Before(deadline) {
+			screen = tmux("capture-pane", "-p")
+			if strings.Contains(screen, want) {
+				return screen
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		t.Fatalf("timed out waiting for %q; screen:\n%s", want, screen)
+		return ""
+	}
+	return tmux, waitFor
 }
