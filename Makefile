@@ -1,6 +1,7 @@
 # warden build. `make` builds a static bin/warden (cgo, libseccomp linked statically).
 PREFIX ?= /usr/local
-GO ?= go
+# Go from PATH, else where scripts/setup.sh installs it.
+GO ?= $(shell command -v go 2>/dev/null || echo /usr/local/go/bin/go)
 GOFLAGS_BUILD := -trimpath -tags "netgo osusergo"
 LDFLAGS := -s -w -linkmode external -extldflags -static -X github.com/warden-sandbox/warden/sandbox.Version=$(shell git describe --always --dirty 2>/dev/null || echo dev)
 

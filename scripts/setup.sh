@@ -23,11 +23,38 @@ if ((${#missing[@]})); then
 		{ apt-get update >/dev/null && apt-get install -y --no-install-recommends "${missing[@]}" >/dev/null; }
 fi
 
-if ! command -v go >/dev/null; then
-	if [ -x /usr/local/go/bin/go ]; then
+# Go: the version go.mod names. Without a Go >= 1.21 (which fetches that
+# toolchain itself), root installs it from the Go module proxy, where Go's
+# own toolchains are published as modules (golang.org/toolchain).
+GO_VERSION=$(sed -n 's/^go \([0-9.]*\)$/\1/p' "$(dirname "$0")/../go.mod")
+have_go() {
+	local g=$1
+	[ -x "$g" ] || return 1
+	local v
+	v=$("$g" env GOVERSION 2>/dev/null) || return 1
+	v=${v#go}
+	[ "$(printf '%s\n' 1.21 "$v" | sort -V | head -1)" = 1.21 ]
+}
+if ! have_go "$(command -v go 2>/dev/null)"; then
+	if have_go /usr/local/go/bin/go; then
 		export PATH=/usr/local/go/bin:$PATH
+	elif [ "$(id -u)" = 0 ]; then
+		for p in curl unzip ca-certificates; do
+			dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||
+				DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "$p" >/dev/null
+		done
+		echo "setup: installing Go $GO_VERSION from the Go module proxy into /usr/local/go"
+		tmp=$(mktemp -d)
+		curl -fsSL -o "$tmp/go.zip" "https://proxy.golang.org/golang.org/toolchain/@v/v0.0.1-go$GO_VERSION.linux-$(dpkg --print-architecture).zip"
+		unzip -q "$tmp/go.zip" -d "$tmp"
+		rm -rf /usr/local/go
+		mv "$tmp/golang.org/toolchain@v0.0.1-go$GO_VERSION.linux-$(dpkg --print-architecture)" /usr/local/go
+		chmod -R a+rX /usr/local/go
+		rm -rf "$tmp"
+		export PATH=/usr/local/go/bin:$PATH
+		echo "setup: add /usr/local/go/bin to your PATH"
 	else
-		echo "setup: Go is not installed; install Go >= 1.21 (it fetches the toolchain go.mod names)" >&2
+		echo "setup: Go >= 1.21 is not installed; run: sudo bash scripts/setup.sh (it installs Go $GO_VERSION)" >&2
 		exit 1
 	fi
 fi
