@@ -405,10 +405,7 @@ func TestInteractive(t *testing.T) {
 	waitFor("\njail$")
 	tmux("send-keys", "hostname; sleep 1000", "Enter")
 	// Ctrl-C is for the sleep: wait until it holds the terminal.
-	deadline := time.Now().Add(10 * time.Second)
-	for !holdsTerminal(findExact("sleep\x001000\x00")) && time.Now().Before(deadline) {
-		time.Sleep(20 * time.Millisecond)
-	}
+	waitForeground("sleep\x001000\x00")
 	tmux("send-keys", "C-c")
 	tmux("send-keys", "echo alive-$((20+22))", "Enter")
 	screen := waitFor("alive-42")
@@ -637,10 +634,7 @@ func TestJobControl(t *testing.T) {
 	tmux("send-keys", "fg", "Enter")
 	// Ctrl-C must go to the command: wait until its process group owns
 	// the terminal again (in /proc/PID/stat, tpgid == pgrp).
-	deadline := time.Now().Add(10 * time.Second)
-	for !holdsTerminal(findExact("sleep\x001000\x00")) && time.Now().Before(deadline) {
-		time.Sleep(20 * time.Millisecond)
-	}
+	waitForeground("sleep\x001000\x00")
 	tmux("send-keys", "C-c")
 	tmux("send-keys", "echo exit=$?", "Enter")
 	screen := waitFor("exit=")
@@ -720,4 +714,13 @@ func tmuxSession(t *testing.T, dir, cmd string) (tmux func(args ...string) strin
 		return ""
 	}
 	return tmux, waitFor
+}
+
+// waitForeground waits up to 10 s until the process with exactly this
+// cmdline is in its terminal's foreground process group.
+func waitForeground(cmdline string) {
+	deadline := time.Now().Add(10 * time.Second)
+	for !holdsTerminal(findExact(cmdline)) && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
 }
