@@ -63,7 +63,7 @@ type ProbeResult struct {
 func RealCheckEnv() *CheckEnv {
 	e := &CheckEnv{ReadFile: os.ReadFile, LookPath: exec.LookPath, Stat: os.Stat, Probe: probeUserns,
 		Cgroup: cgroup.Probe, UID: os.Getuid(), Version: toolVersion, SeccompAvail: seccompAvail, Tun: netns.CheckTun}
-	if h, err := RealHost(); err == nil {
+	if h, err := RealHost(); err == nil && h.LoadSubIDs() == nil {
 		e.User, e.SubUID, e.SubGID = h.User, h.SubUID, h.SubGID
 	}
 	e.Exe, _ = os.Executable()

@@ -20,6 +20,7 @@ type Host struct {
 	SubUID       []userns.IDMap
 	SubGID       []userns.IDMap
 	HaveHelpers  bool // newuidmap and newgidmap are installed
+	loadIDs      func(*Host) error
 	Lstat        func(string) (fs.FileInfo, error)
 	Stat         func(string) (fs.FileInfo, error)
 	Readlink     func(string) (string, error)
@@ -47,13 +48,30 @@ func RealHost() (*Host, error) {
 	if h.User == "" {
 		h.User = strconv.Itoa(h.UID)
 	}
-	if h.SubUID, err = userns.ReadSubIDs("/etc/subuid", h.User, h.UID); err != nil {
-		return nil, err
+	// Subordinate ids and the setuid helpers matter only for --map=auto
+	// and subuid: they are read on first use, not at every start.
+	h.loadIDs = func(h *Host) error {
+		var err error
+		if h.SubUID, err = userns.ReadSubIDs("/etc/subuid", h.User, h.UID); err != nil {
+			return err
+		}
+		if h.SubGID, err = userns.ReadSubIDs("/etc/subgid", h.User, h.UID); err != nil {
+			return err
+		}
+		_, herr := userns.FindHelpers()
+		h.HaveHelpers = herr == nil
+		return nil
 	}
-	if h.SubGID, err = userns.ReadSubIDs("/etc/subgid", h.User, h.UID); err != nil {
-		return nil, err
-	}
-	_, herr := userns.FindHelpers()
-	h.HaveHelpers = herr == nil
 	return h, nil
+}
+
+// LoadSubIDs fills SubUID, SubGID and HaveHelpers from the system, once
+// (a Host made by a test has them set already).
+func (h *Host) LoadSubIDs() error {
+	load := h.loadIDs
+	h.loadIDs = nil
+	if load == nil {
+		return nil
+	}
+	return load(h)
 }

@@ -137,6 +137,12 @@ func resolveMaps(o Options, h *Host) (userns.Maps, string, []Warning, error) {
 	if mode == "" {
 		mode = userns.ModeAuto
 	}
+	if mode == userns.ModeSingle {
+		return userns.Compute(h.UID, h.GID, o.AsRoot, nil, nil), "single", nil, nil
+	}
+	if err := h.LoadSubIDs(); err != nil {
+		return userns.Maps{}, "", nil, err
+	}
 	usable := len(h.SubUID) > 0 && len(h.SubGID) > 0 && h.HaveHelpers
 	why := ""
 	switch {
@@ -146,8 +152,6 @@ func resolveMaps(o Options, h *Host) (userns.Maps, string, []Warning, error) {
 		why = "newuidmap/newgidmap not installed (package uidmap)"
 	}
 	switch mode {
-	case userns.ModeSingle:
-		return userns.Compute(h.UID, h.GID, o.AsRoot, nil, nil), "single", nil, nil
 	case userns.ModeSubuid:
 		if !usable {
 			return userns.Maps{}, "", nil, Usagef("--map=subuid: %s; add a range (usermod --add-subuids 100000-165535 --add-subgids 100000-165535 %s) or use --map=auto", why, h.User)
