@@ -452,7 +452,16 @@ func TestSeccompTIOCSTI(t *testing.T) {
 			if err := unix.IoctlSetTermios(tty, unix.TCSETS, tio); err != nil {
 				t.Fatal(err)
 			}
-			f := os.NewFile(uintptr(tty), "pty")
+			// The *os.File gets its own descriptor: it closes that one
+			// (when closed or garbage-collected), never the raw tty fd,
+			// which the cleanup closes. Sharing one number would close
+			// it twice, the second time under whatever reused it.
+			dup, err := unix.FcntlInt(uintptr(tty), unix.F_DUPFD_CLOEXEC, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			f := os.NewFile(uintptr(dup), "pty")
+			defer f.Close()
 			args := append(append([]string{"run"}, tc.profile...), "--pass-fd", "3", "--ro", dir, "--", bin, "tiocsti")
 			cmd := exec.Command(wardenBin(t), args...)
 			cmd.Dir, cmd.Env = e.cwd, e.env
