@@ -100,7 +100,10 @@ type Plan struct {
 	Timeout   time.Duration `json:"timeout"`
 	KillGrace time.Duration `json:"kill_grace"`
 	LogLevel  string        `json:"log_level"`
-	Rlimits   []Rlimit      `json:"rlimits,omitempty"`
+	// TraceEpoch is when the parent process started (Unix ns), set with
+	// --log-level debug: both stages log their phases on its clock.
+	TraceEpoch int64    `json:"trace_epoch,omitempty"`
+	Rlimits    []Rlimit `json:"rlimits,omitempty"`
 	// Seccomp is the compiled filter (struct sock_filter array), nil for
 	// none; SeccompName says which profile it is.
 	Seccomp      []byte `json:"seccomp,omitempty"`

@@ -70,6 +70,50 @@ type Result struct {
 var forwarded = []os.Signal{syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGQUIT,
 	syscall.SIGUSR1, syscall.SIGUSR2, syscall.SIGWINCH, syscall.SIGTSTP, syscall.SIGCONT}
 
+// processStart is close to the process's start: package variables are
+// initialised right after the runtime (--log-level debug logs phases on
+// this clock; /proc/self/stat's start time is too coarse).
+var processStart = time.Now()
+
+// catching is the signal catching that CatchSignals starts and Run takes.
+var catching struct {
+	sync.Mutex
+	sigs  chan os.Signal
+	ready chan struct{}
+}
+
+// CatchSignals starts catching the signals Run forwards to the payload, in
+// the background. signal.Notify hands each signal to the runtime's signal
+// thread and waits for it to be enabled, about 2 ms here for nine signals;
+// warden's CLI calls CatchSignals before it parses the policy so that this
+// overlaps that work. Run calls it too. A signal caught before the payload
+// exists reaches the payload once it has started.
+func CatchSignals() {
+	catching.Lock()
+	defer catching.Unlock()
+	if catching.sigs != nil {
+		return
+	}
+	sigs, ready := make(chan os.Signal, 16), make(chan struct{})
+	catching.sigs, catching.ready = sigs, ready
+	go func() {
+		signal.Notify(sigs, forwarded...)
+		close(ready)
+	}()
+}
+
+// takeSignals waits until the forwarded signals are caught and hands their
+// channel to the caller, which stops it; the next CatchSignals starts anew.
+func takeSignals() chan os.Signal {
+	CatchSignals()
+	catching.Lock()
+	sigs, ready := catching.sigs, catching.ready
+	catching.sigs, catching.ready = nil, nil
+	catching.Unlock()
+	<-ready
+	return sigs
+}
+
 // Run executes plan: it starts stage-2 in new namespaces, installs the ID
 // maps, lets stage-2 set up the jail, forwards signals and waits. Stage-2's
 // log records are copied to logw. A setup failure inside the jail is
@@ -77,6 +121,10 @@ var forwarded = []os.Signal{syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP, sys
 func Run(p *Plan, logw io.Writer) (*Result, error) {
 	l := &launch{p: p, logw: logw, start: time.Now()}
 	l.phase = l.tracer()
+	if p.LogLevel == "debug" {
+		p.TraceEpoch = processStart.UnixNano()
+	}
+	l.phase("run")
 	if err := l.openFiles(); err != nil {
 		return nil, err
 	}
@@ -88,9 +136,9 @@ func Run(p *Plan, logw io.Writer) (*Result, error) {
 	defer l.leaf.Remove()
 	// Signals are caught before stage-2 exists so none is lost between
 	// start and the forwarding loop.
-	sigs := make(chan os.Signal, 16)
-	signal.Notify(sigs, forwarded...)
+	sigs := takeSignals()
 	defer signal.Stop(sigs)
+	l.encodePlan()
 	if err := l.startStage2(); err != nil {
 		return nil, err
 	}
@@ -118,6 +166,8 @@ type launch struct {
 	done  chan error // stage-2 reaped
 	logWG sync.WaitGroup
 	res   *Result
+
+	planJSON <-chan encoded // the plan, encoded early (encodePlan); nil: encode in configure
 }
 
 // tracer returns the phase logger: with --log-level debug, each phase is
@@ -128,8 +178,31 @@ func (l *launch) tracer() func(string) {
 	}
 	log := slog.New(slog.NewTextHandler(l.logw, &slog.HandlerOptions{Level: slog.LevelDebug})).With("stage", "parent")
 	return func(step string) {
-		log.Debug("phase", "step", step, "ms", float64(time.Since(l.start).Microseconds())/1000)
+		log.Debug("phase", "step", step, "ms", float64(time.Since(processStart).Microseconds())/1000)
 	}
+}
+
+// encodePlan encodes the plan in the background while stage-2 is cloned
+// and exec'd (about 1.5 ms of the parent's critical path here), unless
+// the plan still changes after the start: the network helper's DNS goes
+// into the jail's resolv.conf. The plan is not changed after this call.
+func (l *launch) encodePlan() {
+	for _, o := range l.p.Mounts {
+		if o.Kind == mount.File && o.Source == resolvSource {
+			return
+		}
+	}
+	ch := make(chan encoded, 1)
+	l.planJSON = ch
+	go func() {
+		b, err := json.Marshal(l.p)
+		ch <- encoded{b, err}
+	}()
+}
+
+type encoded struct {
+	b   []byte
+	err error
 }
 
 func (l *launch) openFiles() error {
@@ -301,12 +374,21 @@ func (l *launch) configure() error {
 		return fmt.Errorf("network %s: %w", p.Net, err)
 	}
 	l.net = net
-	for i := range p.Mounts {
-		if p.Mounts[i].Kind == mount.File && p.Mounts[i].Source == resolvSource {
-			p.Mounts[i].Data = string(net.ResolvConf())
+	var b []byte
+	if l.planJSON != nil {
+		r := <-l.planJSON
+		b, err = r.b, r.err
+	} else {
+		for i := range p.Mounts {
+			if p.Mounts[i].Kind == mount.File && p.Mounts[i].Source == resolvSource {
+				p.Mounts[i].Data = string(net.ResolvConf())
+			}
 		}
+		b, err = json.Marshal(p)
 	}
-	err = json.NewEncoder(l.planW).Encode(p)
+	if err == nil {
+		_, err = l.planW.Write(b)
+	}
 	l.planW.Close()
 	l.planW = nil
 	if err != nil {

@@ -35,6 +35,30 @@ func Stage2Main() int {
 	for _, fd := range []int{fdPlan, fdSync, fdLog} {
 		unix.CloseOnExec(fd)
 	}
+	// Signals meant for the payload are caught from the start; a Go
+	// program that is PID 1 must handle them or the runtime's default
+	// action would apply to init. signal.Notify hands each signal to the
+	// runtime's signal thread and waits for it (about 2 ms here, for
+	// nine signals), so it runs while the plan is decoded and the jail
+	// is set up, and the payload's start waits for it.
+	sigs := make(chan os.Signal, 16)
+	caught := make(chan struct{})
+	go func() {
+		signal.Notify(sigs, forwarded...)
+		close(caught)
+	}()
+	// SIGTTOU, SIGTTIN and SIGPIPE are caught and dropped, not ignored:
+	// an ignored signal stays ignored across execve(2), so the payload
+	// would inherit SIG_IGN for them (no Ctrl-Z, no death by SIGPIPE).
+	// Caught ones are reset to the default at exec.
+	drop := make(chan os.Signal, 8)
+	dropped := make(chan struct{})
+	go func() {
+		signal.Notify(drop, syscall.SIGTTOU, syscall.SIGTTIN, syscall.SIGPIPE)
+		close(dropped)
+		for range drop {
+		}
+	}()
 	var p Plan
 	if err := json.NewDecoder(planF).Decode(&p); err != nil {
 		fmt.Fprintln(os.Stderr, "warden: error: stage2 is internal; fd 3 is not a plan:", err)
@@ -53,24 +77,11 @@ func Stage2Main() int {
 		return a
 	}
 	log := slog.New(slog.NewTextHandler(logF, &slog.HandlerOptions{Level: level, ReplaceAttr: dropTime})).With("stage", "stage2")
-
-	// Signals meant for the payload are caught from the start; a Go
-	// program that is PID 1 must handle them or the runtime's default
-	// action would apply to init.
-	sigs := make(chan os.Signal, 16)
-	signal.Notify(sigs, forwarded...)
-	// SIGTTOU, SIGTTIN and SIGPIPE are caught and dropped, not ignored:
-	// an ignored signal stays ignored across execve(2), so the payload
-	// would inherit SIG_IGN for them (no Ctrl-Z, no death by SIGPIPE).
-	// Caught ones are reset to the default at exec.
-	drop := make(chan os.Signal, 8)
-	signal.Notify(drop, syscall.SIGTTOU, syscall.SIGTTIN, syscall.SIGPIPE)
-	go func() {
-		for range drop {
-		}
-	}()
-
-	log.Debug("phase", "step", "plan read", "uptime_ms", uptimeMs())
+	if p.TraceEpoch != 0 {
+		epoch = time.Unix(0, p.TraceEpoch)
+	}
+	log.Debug("phase", "step", "stage-2 runtime up", "ms", sinceMs(processStart))
+	log.Debug("phase", "step", "plan read", "ms", sinceMs(time.Now()))
 	m, err := recv(syncF)
 	if err != nil || m.Kind != MsgGo {
 		return 1 // the parent is gone or broke the protocol; nothing to report to
@@ -82,12 +93,17 @@ func Stage2Main() int {
 	if e := setupJail(&p, log); e != nil {
 		return fail(e)
 	}
-	log.Debug("phase", "step", "jail set up", "uptime_ms", uptimeMs())
+	log.Debug("phase", "step", "jail set up", "ms", sinceMs(time.Now()))
+	// The payload must not start before every signal meant for it is
+	// caught (until then one sent to warden ends the jail instead).
+	<-caught
+	<-dropped
+	log.Debug("phase", "step", "signals caught", "ms", sinceMs(time.Now()))
 	pid, e := spawnPayload(&p, syncF)
 	if e != nil {
 		return fail(e)
 	}
-	log.Debug("phase", "step", "payload started", "pid", pid, "uptime_ms", uptimeMs())
+	log.Debug("phase", "step", "payload started", "pid", pid, "ms", sinceMs(time.Now()))
 	send(syncF, Message{Kind: MsgReady, Pid: pid})
 	go func() {
 		for s := range sigs {
@@ -141,7 +157,7 @@ func setupJail(p *Plan, log *slog.Logger) *StageError {
 			return stageErr("network", "SIOCSIFFLAGS lo up", "lo", err)
 		}
 	}
-	log.Debug("phase", "step", "go received, hostname and lo done", "uptime_ms", uptimeMs())
+	log.Debug("phase", "step", "go received, hostname and lo done", "ms", sinceMs(time.Now()))
 	skipped, err := mount.Apply(p.Mounts, p.Scratch)
 	if err != nil {
 		var me *mount.Error
@@ -216,11 +232,13 @@ func reap(payload int, onStop func(syscall.Signal)) (unix.WaitStatus, unix.Rusag
 	}
 }
 
-// uptimeMs is the time since stage-2's package initialisation, which is
-// close to its exec (/proc/self/stat's start time is too coarse for this).
-var processStart = time.Now()
+// epoch is the clock stage-2's phases are logged on: the parent's start
+// (Plan.TraceEpoch) when it was sent, else stage-2's own start.
+var epoch = processStart
 
-func uptimeMs() float64 { return float64(time.Since(processStart).Microseconds()) / 1000 }
+// sinceMs is the time since the epoch in ms; at(processStart) is when
+// stage-2's runtime was up.
+func sinceMs(t time.Time) float64 { return float64(t.Sub(epoch).Microseconds()) / 1000 }
 
 // setForeground makes pgid the terminal's foreground process group.
 // tcsetpgrp(3) from a background group stops the caller with SIGTTOU unless

@@ -37,6 +37,12 @@ func (l *launch) supervise(sigs <-chan os.Signal) (*Result, error) {
 	}
 	timedOut := false
 	done := l.done
+	// Signals are held until stage-2 reports the payload started: before
+	// that, stage-2 may not catch them yet, and the kernel drops a
+	// signal to a namespace's init that has no handler for it
+	// (pid_namespaces(7)), or the runtime's default ends stage-2.
+	ready := false
+	var held []os.Signal
 	for msgs != nil || done != nil {
 		select {
 		case m, ok := <-msgs:
@@ -49,6 +55,13 @@ func (l *launch) supervise(sigs <-chan os.Signal) (*Result, error) {
 				audit.start(m.FD, p.seccompProfile)
 			case MsgReady:
 				l.phase("payload started")
+				// Stage-2 forwards signals from now on; those that came
+				// before reach the payload now.
+				ready = true
+				for _, s := range held {
+					unix.Kill(l.pid, s.(syscall.Signal))
+				}
+				held = nil
 			case MsgStopped:
 				l.jobStop()
 			case MsgError:
@@ -74,6 +87,10 @@ func (l *launch) supervise(sigs <-chan os.Signal) (*Result, error) {
 			// "error", or died of a signal with the whole jail).
 			done = nil
 		case s := <-sigs:
+			if !ready {
+				held = append(held, s)
+				continue
+			}
 			unix.Kill(l.pid, s.(syscall.Signal))
 		case <-timeout:
 			timedOut, timeout = true, nil

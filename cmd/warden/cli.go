@@ -149,6 +149,9 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 	// Nothing warden inherited reaches the jail unless named with
 	// --pass-fd (those travel as ExtraFiles, which ignore O_CLOEXEC).
 	unix.CloseRange(3, ^uint(0), unix.CLOSE_RANGE_CLOEXEC)
+	// Enabling the caught signals takes the runtime a few ms; let it
+	// happen while the flags and the policy are read.
+	sandbox.CatchSignals()
 	fs, o := runFlags()
 	fs.SetOutput(io.Discard)
 	if err := fs.Parse(args); err != nil {

@@ -664,6 +664,45 @@ func TestSignalDispositions(t *testing.T) {
 	}
 }
 
+// TestEarlySignal: a SIGTERM sent to warden at any moment of its start,
+// before the payload exists, still ends the run: it must not be lost (the
+// kernel drops a signal to a pid namespace's init that has no handler yet)
+// nor kill stage-2 half-way. The delays sweep the whole start.
+func TestEarlySignal(t *testing.T) {
+	e := newEnv(t)
+	for delay := time.Duration(0); delay <= 40*time.Millisecond; delay += 2 * time.Millisecond {
+		cmd := exec.Command(wardenBin(t), "run", "--", "sleep", "30")
+		cmd.Dir, cmd.Env = e.cwd, e.env
+		var errb bytes.Buffer
+		cmd.Stderr = &errb
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(delay)
+		cmd.Process.Signal(syscall.SIGTERM)
+		waited := make(chan error, 1)
+		go func() { waited <- cmd.Wait() }()
+		var err error
+		select {
+		case err = <-waited:
+		case <-time.After(10 * time.Second):
+			cmd.Process.Kill()
+			<-waited
+			t.Fatalf("SIGTERM %v after the start was lost: the run went on", delay)
+		}
+		ee, ok := err.(*exec.ExitError)
+		if !ok {
+			t.Fatalf("SIGTERM %v after the start: %v, want exit 143", delay, err)
+		}
+		ws := ee.Sys().(syscall.WaitStatus)
+		// Before warden catches signals, SIGTERM ends warden itself (and
+		// stage-2 with it); after, the payload gets it: 128+15.
+		if !(ws.Signaled() && ws.Signal() == syscall.SIGTERM) && ee.ExitCode() != 143 {
+			t.Errorf("SIGTERM %v after the start: %v, want exit 143; stderr %q", delay, err, errb.String())
+		}
+	}
+}
+
 // holdsTerminal reports whether the first of pids is in the foreground
 // process group of its terminal.
 func holdsTerminal(pids []string) bool {
