@@ -89,6 +89,12 @@ func Diagnose(err error) []string {
 				"use an absolute path or make its directory visible with --ro DIR"}
 		case se.Step == "exec" && (se.Errno == syscall.EACCES || se.Errno == syscall.ENOEXEC):
 			return []string{"the file exists but cannot be executed in the jail (no x bit, a noexec mount such as /tmp or $HOME, or not a valid executable)"}
+		case se.Step == "mount" && se.Errno == syscall.EPERM && (strings.HasPrefix(se.Detail, "proc ") || strings.HasPrefix(se.Detail, "sysfs ")):
+			// mount_too_revealing(): a new proc or sysfs needs the current
+			// one fully visible to this user namespace.
+			return []string{"the kernel gives a user namespace a new " + strings.Fields(se.Detail)[0] + " only where the current one is not " +
+				"partly covered by mounts made outside it, as inside another sandbox (a warden jail covers /proc/sys, /proc/irq " +
+				"and /proc/bus read-only); run warden outside that sandbox"}
 		case se.Step == "mount" && se.Errno == syscall.EPERM:
 			return []string{"bind mounts in a user namespace cannot drop ro/nosuid/nodev/noexec that the source mount has " +
 				"(mount_namespaces(7), \"locked\" flags); mount the path read-only or pick another source"}
@@ -119,8 +125,27 @@ func userNSHints() []string {
 	if b, err := os.ReadFile("/proc/sys/kernel/unprivileged_userns_clone"); err == nil && strings.TrimSpace(string(b)) == "0" {
 		h = append(h, "kernel.unprivileged_userns_clone is 0: sysctl -w kernel.unprivileged_userns_clone=1")
 	}
+	if len(h) == 0 && underSeccomp() {
+		h = append(h, "warden itself runs under a seccomp filter, which may refuse new user namespaces; inside a warden jail, "+
+			"give the outer jail a policy with nested_userns = true in its [seccomp] table")
+	}
 	if len(h) == 0 {
 		h = append(h, "unprivileged user namespaces are not allowed here (a container without them, a seccomp policy, or a sysctl)")
 	}
 	return append(h, "`warden check` (item userns) probes this host and prints the fix")
+}
+
+// underSeccomp reports whether this process runs under a seccomp filter
+// (proc(5): "Seccomp: 2" in /proc/self/status).
+func underSeccomp() bool {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return false
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(l, "Seccomp:"); ok {
+			return strings.TrimSpace(v) == "2"
+		}
+	}
+	return false
 }

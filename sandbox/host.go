@@ -1,11 +1,14 @@
 package sandbox
 
 import (
+	"errors"
+	"fmt"
 	"io/fs"
 	"os"
 	"os/user"
 	"path/filepath"
 	"strconv"
+	"syscall"
 
 	"github.com/warden-sandbox/warden/userns"
 )
@@ -35,7 +38,10 @@ func RealHost() (*Host, error) {
 	}
 	var err error
 	if h.Cwd, err = os.Getwd(); err != nil {
-		return nil, err
+		if errors.Is(err, syscall.ENOENT) {
+			return nil, errors.New("the current directory was deleted: cd to a directory that exists and run warden again")
+		}
+		return nil, fmt.Errorf("the current directory: %w", err)
 	}
 	h.Home = os.Getenv("HOME")
 	h.User = os.Getenv("USER")

@@ -703,6 +703,42 @@ func TestEarlySignal(t *testing.T) {
 	}
 }
 
+// TestDeletedCwd: a deleted current directory is warden's own error, in
+// one line that says what to do.
+func TestDeletedCwd(t *testing.T) {
+	e := newEnv(t)
+	cmd := exec.Command("sh", "-c", `mkdir gone && cd gone && rmdir ../gone && exec "$0" run -- true`, wardenBin(t))
+	cmd.Dir, cmd.Env = e.cwd, e.env
+	out, err := cmd.CombinedOutput()
+	ee, ok := err.(*exec.ExitError)
+	if !ok || ee.ExitCode() != 125 || !strings.Contains(string(out), "current directory was deleted: cd to a directory that exists") {
+		t.Errorf("warden in a deleted directory: %v %q, want exit 125 and what to do", err, out)
+	}
+}
+
+// TestNestedRunExplains: warden inside a warden jail fails, and says why:
+// the default seccomp profile refuses nested user namespaces (and the
+// hint names the policy switch); without a filter, the kernel refuses a
+// new /proc because the outer jail covers parts of its own.
+func TestNestedRunExplains(t *testing.T) {
+	e := newEnv(t)
+	bin := wardenBin(t)
+	for _, tc := range []struct {
+		name  string
+		flags []string
+		want  string
+	}{
+		{"default seccomp", nil, "nested_userns = true"},
+		{"no seccomp", []string{"--seccomp", "none"}, "partly covered by mounts made outside it"},
+	} {
+		args := append(append([]string{"run", "--ro", filepath.Dir(bin)}, tc.flags...), "--", bin, "run", "--", "true")
+		r := e.run(t, nil, args...)
+		if r.code != 125 || !strings.Contains(r.stderr, "warden: hint: ") || !strings.Contains(r.stderr, tc.want) {
+			t.Errorf("%s: nested run: exit %d, stderr %q; want 125 and a hint with %q", tc.name, r.code, r.stderr, tc.want)
+		}
+	}
+}
+
 // holdsTerminal reports whether the first of pids is in the foreground
 // process group of its terminal.
 func holdsTerminal(pids []string) bool {

@@ -1,0 +1,24 @@
+package sandbox
+
+import (
+	"strings"
+	"syscall"
+	"testing"
+)
+
+// TestDiagnoseMountEPERM: EPERM from a new proc or sysfs and EPERM from a
+// bind have different causes, and get different hints.
+func TestDiagnoseMountEPERM(t *testing.T) {
+	for _, tc := range []struct {
+		detail, want string
+	}{
+		{"proc /proc: create proc", "new proc only where the current one is not partly covered"},
+		{"sysfs ro /sys: create sysfs", "new sysfs only where"},
+		{"bind ro /srv/data -> /srv/data: attach", "\"locked\" flags"},
+	} {
+		h := Diagnose(&StageError{Step: "mount", Errno: syscall.EPERM, Detail: tc.detail})
+		if len(h) != 1 || !strings.Contains(h[0], tc.want) {
+			t.Errorf("Diagnose(mount EPERM %q) = %q, want a hint with %q", tc.detail, h, tc.want)
+		}
+	}
+}
