@@ -161,7 +161,24 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 		}
 		return fail(stderr, sandbox.Usagef("%v", err), "run `warden help run` for the flags")
 	}
-	plan, warns, res, err := execRun(o, fs.Args(), stderr)
+	if n, ok := strings.CutPrefix(o.report, "fd:"); ok {
+		fd, err := strconv.Atoi(n)
+		if err == nil && fd >= 0 {
+			_, err = unix.FcntlInt(uintptr(fd), unix.F_GETFD, 0)
+		}
+		if err != nil {
+			return fail(stderr, sandbox.Usagef("--report %s: not a file descriptor warden inherited; open it where warden starts, e.g. `warden run --report fd:3 -- CMD 3>report.json`", o.report))
+		}
+	}
+	var (
+		plan  *sandbox.Plan
+		warns []sandbox.Warning
+		res   *sandbox.Result
+	)
+	err := inheritedFDs(o.passFDs)
+	if err == nil {
+		plan, warns, res, err = execRun(o, fs.Args(), stderr)
+	}
 	status := exitStatus(plan, res, err, stderr)
 	if o.stats && res != nil {
 		printStats(stderr, res)
@@ -176,6 +193,22 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 		}
 	}
 	return status
+}
+
+// inheritedFDs checks that each --pass-fd names a descriptor warden
+// inherited. cmdRun calls it before warden opens descriptors of its own:
+// later, a number that was not inherited could name one of those (the plan
+// pipe, the sync socket, the runtime's epoll) and hand it to the jail.
+func inheritedFDs(fds []int) error {
+	for _, fd := range fds {
+		if fd < 3 {
+			continue // Resolve rejects these with its own message
+		}
+		if _, err := unix.FcntlInt(uintptr(fd), unix.F_GETFD, 0); err != nil {
+			return sandbox.Usagef("--pass-fd %d: warden did not inherit an open file descriptor %d; open it where warden starts, e.g. `warden run --pass-fd %d -- CMD %d<FILE`", fd, fd, fd, fd)
+		}
+	}
+	return nil
 }
 
 // execRun resolves and runs; every error it returns is warden's own or a

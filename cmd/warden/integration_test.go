@@ -17,6 +17,8 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/warden-sandbox/warden/sandbox/schematest"
 )
 
@@ -517,6 +519,33 @@ func TestPassFDAndRlimits(t *testing.T) {
 	}
 	if strings.Contains(lines[4], ".ssh") || strings.Contains(lines[4], "proj") {
 		t.Errorf("a leaked directory fd reaches the host tree: %q", lines[4])
+	}
+}
+
+// TestPassFDNotInherited: --pass-fd may only name a descriptor warden
+// inherited. Warden's own (the plan pipe, the sync socket whose other end
+// is the parent, the runtime's epoll) take the first free numbers, so a
+// number the caller did not open must be refused, not handed to the jail;
+// the same for --report fd:N. The run report is still written.
+func TestPassFDNotInherited(t *testing.T) {
+	e := newEnv(t)
+	path := filepath.Join(t.TempDir(), "r.json")
+	for fd := 3; fd <= 12; fd++ {
+		if flags, err := unix.FcntlInt(uintptr(fd), unix.F_GETFD, 0); err == nil && flags&unix.FD_CLOEXEC == 0 {
+			continue // open here without close-on-exec: warden inherits it
+		}
+		r := e.run(t, nil, "run", "--report", path, "--pass-fd", strconv.Itoa(fd), "--", "sh", "-c", "ls -l /proc/self/fd/3")
+		if r.code != 125 || !strings.Contains(r.stderr, "warden did not inherit an open file descriptor") || r.stdout != "" {
+			t.Errorf("--pass-fd %d, not inherited: exit %d stdout %q stderr %q; want 125 and a refusal", fd, r.code, r.stdout, r.stderr)
+		}
+		rep := readSeccompReport(t, path)
+		if rep.Ending.Kind != "setup-error" || rep.Ending.ExitStatus != 125 {
+			t.Errorf("--pass-fd %d: report ending %+v, want setup-error 125", fd, rep.Ending)
+		}
+	}
+	r := e.run(t, nil, "run", "--report", "fd:7", "--", "true")
+	if r.code != 125 || !strings.Contains(r.stderr, "--report fd:7: not a file descriptor warden inherited") {
+		t.Errorf("--report fd:7, not inherited: exit %d stderr %q", r.code, r.stderr)
 	}
 }
 
