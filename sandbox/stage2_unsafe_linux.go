@@ -51,10 +51,18 @@ func Stage2Main() int {
 	// an ignored signal stays ignored across execve(2), so the payload
 	// would inherit SIG_IGN for them (no Ctrl-Z, no death by SIGPIPE).
 	// Caught ones are reset to the default at exec.
+	//
+	// The fault signals are caught too, but only those sent with kill(2)
+	// reach the channel: the Go runtime crashes on an unwanted SIGSEGV,
+	// SIGBUS, SIGILL, SIGTRAP, SIGABRT, SIGSTKFLT, SIGSYS or SIGFPE sent by
+	// a process, so without this `kill -SEGV 1` from the payload would end
+	// the jail with a goroutine dump. Real faults still crash.
 	drop := make(chan os.Signal, 8)
 	dropped := make(chan struct{})
 	go func() {
-		signal.Notify(drop, syscall.SIGTTOU, syscall.SIGTTIN, syscall.SIGPIPE)
+		signal.Notify(drop, syscall.SIGTTOU, syscall.SIGTTIN, syscall.SIGPIPE,
+			syscall.SIGSEGV, syscall.SIGBUS, syscall.SIGILL, syscall.SIGTRAP, syscall.SIGABRT,
+			syscall.SIGSTKFLT, syscall.SIGSYS, syscall.SIGFPE)
 		close(dropped)
 		for range drop {
 		}
@@ -107,7 +115,14 @@ func Stage2Main() int {
 	send(syncF, Message{Kind: MsgReady, Pid: pid})
 	go func() {
 		for s := range sigs {
-			unix.Kill(pid, s.(syscall.Signal))
+			sig := s.(syscall.Signal)
+			unix.Kill(pid, sig)
+			// A stopped payload acts on SIGTERM or SIGHUP only once it
+			// runs again: continue it, as systemd and a shell's kill do,
+			// so that a timeout or `kill` of warden is not left pending.
+			if sig == syscall.SIGTERM || sig == syscall.SIGHUP {
+				unix.Kill(pid, unix.SIGCONT)
+			}
 		}
 	}()
 	go func() {

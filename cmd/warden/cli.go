@@ -136,7 +136,7 @@ func runFlags() (*pflag.FlagSet, *runOpts) {
 	fs.StringArrayVar(&o.envPass, "env-pass", nil, "pass host variable `NAME` (glob patterns allowed, repeatable)")
 	fs.StringArrayVar(&o.capAdd, "cap-add", nil, "keep capability `CAP` (inside the jail's user namespace only; repeatable)")
 	fs.StringArrayVar(&o.rlimits, "rlimit", nil, "resource limit `NAME=SOFT[:HARD]` (nofile, nproc, core, cpu, fsize, as, ...; core is 0 unless given)")
-	fs.IntSliceVar(&o.passFDs, "pass-fd", nil, "pass open fd `N` to the command (renumbered from 3, in order; repeatable)")
+	fs.IntSliceVar(&o.passFDs, "pass-fd", nil, "pass fd `N`, opened where warden starts (e.g. 3<FILE), to the command (renumbered from 3, in order; repeatable)")
 	fs.StringVar(&o.timeout, "timeout", "", "kill the jail after `DURATION` (e.g. 30s, 10m); exit status 124")
 	fs.StringVar(&o.killGrace, "kill-grace", "5s", "time between SIGTERM and SIGKILL on timeout")
 	fs.StringVar(&o.report, "report", "", "write the run report (JSON, docs/report.md) to `FILE` or fd:N when the run ends")

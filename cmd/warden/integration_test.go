@@ -732,6 +732,38 @@ func TestEarlySignal(t *testing.T) {
 	}
 }
 
+// TestInitSurvivesSignals: the payload cannot crash the jail's init by
+// signalling it. The Go runtime would die, with a goroutine dump on the
+// user's terminal, on a fault signal sent by kill(2); the signals warden
+// forwards (HUP, INT, QUIT, TERM, USR1, USR2) come back to the payload, as
+// from an init like tini, and the others are ignored.
+func TestInitSurvivesSignals(t *testing.T) {
+	e := newEnv(t)
+	for _, sig := range []syscall.Signal{syscall.SIGSEGV, syscall.SIGBUS, syscall.SIGILL, syscall.SIGTRAP, syscall.SIGABRT,
+		syscall.SIGSTKFLT, syscall.SIGSYS, syscall.SIGFPE, syscall.SIGALRM, syscall.SIGPIPE, syscall.SIGXCPU, syscall.SIGVTALRM,
+		syscall.SIGPROF, syscall.SIGPWR, syscall.SIGTTIN, syscall.SIGTTOU, syscall.SIGCONT, syscall.SIGWINCH, syscall.SIGURG} {
+		r := e.run(t, nil, "run", "--", "sh", "-c", fmt.Sprintf("kill -%d 1 && sleep 0.2 && echo survived", int(sig)))
+		if r.code != 0 || r.stdout != "survived\n" || r.stderr != "" {
+			t.Errorf("kill -%s 1 inside: exit %d stdout %q stderr %.300q; want init unharmed", unix.SignalName(sig), r.code, r.stdout, r.stderr)
+		}
+	}
+	r := e.run(t, nil, "run", "--", "sh", "-c", "kill -TERM 1; sleep 5")
+	if r.code != 143 {
+		t.Errorf("kill -TERM 1 inside: exit %d, want 143 (forwarded to the payload)", r.code)
+	}
+}
+
+// TestTimeoutStoppedPayload: a payload that stopped itself still ends at
+// the timeout, not after the kill grace: warden continues it after SIGTERM.
+func TestTimeoutStoppedPayload(t *testing.T) {
+	e := newEnv(t)
+	start := time.Now()
+	r := e.run(t, nil, "run", "--timeout", "1s", "--kill-grace", "20s", "--", "sh", "-c", "kill -STOP $$; echo never")
+	if took := time.Since(start); r.code != 124 || strings.Contains(r.stdout, "never") || took > 10*time.Second {
+		t.Errorf("stopped payload with --timeout 1s --kill-grace 20s: exit %d after %v, stdout %q; want 124 within seconds", r.code, took, r.stdout)
+	}
+}
+
 // TestDeletedCwd: a deleted current directory is warden's own error, in
 // one line that says what to do.
 func TestDeletedCwd(t *testing.T) {
