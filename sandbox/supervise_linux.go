@@ -43,6 +43,8 @@ func (l *launch) supervise(sigs <-chan os.Signal) (*Result, error) {
 	// (pid_namespaces(7)), or the runtime's default ends stage-2.
 	ready := false
 	var held []os.Signal
+	gotExit := false
+	var initDied error // stage-2's wait status
 	for msgs != nil || done != nil {
 		select {
 		case m, ok := <-msgs:
@@ -67,6 +69,7 @@ func (l *launch) supervise(sigs <-chan os.Signal) (*Result, error) {
 			case MsgError:
 				stageErr = m.Error
 			case MsgExit:
+				gotExit = true
 				l.phase("payload exited")
 				res.Usage = m.Usage
 				ws := syscall.WaitStatus(m.Status)
@@ -81,11 +84,13 @@ func (l *launch) supervise(sigs <-chan os.Signal) (*Result, error) {
 					res.Ending, res.Code, res.Signal = EndExit, ws.ExitStatus(), 0
 				}
 			}
-		case <-done:
+		case werr := <-done:
 			// stage-2 is reaped; its own status carries nothing the
 			// "exit" message did not (it exits 0 after "exit", 1 after
-			// "error", or died of a signal with the whole jail).
+			// "error", or died of a signal with the whole jail) unless
+			// it sent neither: then init itself failed, which is said.
 			done = nil
+			initDied = werr
 		case s := <-sigs:
 			if !ready {
 				held = append(held, s)
@@ -106,6 +111,15 @@ func (l *launch) supervise(sigs <-chan os.Signal) (*Result, error) {
 	l.logWG.Wait()
 	l.phase("stage-2 reaped")
 	l.collect(audit)
+	if !gotExit && stageErr == nil && !timedOut && res.Ending != EndOOM && res.Ending != EndPidsLimit {
+		// Neither "exit" nor "error", and no limit explains it: init
+		// died (the jail's processes went with it).
+		why := "without a status"
+		if initDied != nil {
+			why = initDied.Error()
+		}
+		res.Warnings = append(res.Warnings, Warning{What: "the jail's init ended before the command", Reason: why + "; every process of the jail was killed with it"})
+	}
 	restoreForeground(p.Foreground)
 	res.Wall = time.Since(l.start)
 	if stageErr != nil {

@@ -343,6 +343,10 @@ func TestForgedSignalControl(t *testing.T) {
 	if r.code == 0 || strings.Contains(r.stdout, "init: alive") {
 		t.Errorf("--seccomp none: exit %d stdout %q; want the forged SIGSEGV to end the jail", r.code, r.stdout)
 	}
+	// And warden says what happened, rather than a bare 137.
+	if !strings.Contains(r.stderr, "warden: warning: the jail's init ended before the command") {
+		t.Errorf("init's death is not named: %.400q", r.stderr)
+	}
 }
 
 // TestSeccompAttackControls: without the filter the attacks that this
