@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime"
+	"sync/atomic"
 	"syscall"
 	"time"
 	"unsafe"
@@ -125,6 +126,11 @@ func Stage2Main() int {
 			}
 		}
 	}()
+	// Whether the payload holds the terminal: from the start when warden
+	// was in the foreground, and after each resume, as the parent says
+	// (fg gives it the terminal, bg does not).
+	var holdsTerminal atomic.Bool
+	holdsTerminal.Store(p.Foreground)
 	go func() {
 		for {
 			m, err := recv(syncF)
@@ -139,6 +145,7 @@ func Stage2Main() int {
 						log.Warn("give the terminal back to the command", "err", err)
 					}
 				}
+				holdsTerminal.Store(m.Status == 1)
 				log.Debug("continue", "foreground", m.Status == 1)
 				unix.Kill(-pid, unix.SIGCONT)
 			}
@@ -147,8 +154,14 @@ func Stage2Main() int {
 	// Job control: when the payload holds the terminal and is stopped
 	// (Ctrl-Z), the parent is told, so that warden itself stops and the
 	// caller's shell gets the terminal back; `fg` resumes all three.
+	// The same when the payload runs in the background and touches the
+	// terminal.
 	onStop := func(sig syscall.Signal) {
-		if p.Foreground {
+		// In the background, a read from (or, with tostop, a write to)
+		// the terminal stops the payload: warden stops too, so that the
+		// shell shows the job stopped and `fg` gives the payload the
+		// terminal.
+		if holdsTerminal.Load() || sig == syscall.SIGTTIN || sig == syscall.SIGTTOU {
 			send(syncF, Message{Kind: MsgStopped, Status: int(sig)})
 		}
 	}

@@ -96,6 +96,14 @@ func (l *launch) supervise(sigs <-chan os.Signal) (*Result, error) {
 				held = append(held, s)
 				continue
 			}
+			if s == syscall.SIGCONT && !p.Foreground && inForeground() {
+				// Started in the background (`warden run ... &`) and
+				// now brought to the foreground with fg: the payload
+				// gets the terminal, as after a Ctrl-Z and fg.
+				p.Foreground = true
+				send(l.syncP, Message{Kind: MsgContinue, Status: 1})
+				continue
+			}
 			unix.Kill(l.pid, s.(syscall.Signal))
 		case <-timeout:
 			timedOut, timeout = true, nil
@@ -207,13 +215,30 @@ func (a *auditRun) stop() {
 	}
 }
 
-// jobStop is Ctrl-Z of a payload that holds the terminal: warden takes the
-// terminal back for its own process group and stops itself, as a shell job
-// does, so the caller's shell regains control. When the shell resumes it
-// (fg or bg), warden tells stage-2, which resumes the payload and, in the
-// foreground case, hands it the terminal again.
+// jobStop is a stop of the payload that the caller's shell must see: Ctrl-Z
+// of a payload that holds the terminal, or a payload in the background
+// that read from (SIGTTIN) or wrote to (SIGTTOU) the terminal. warden
+// takes the terminal back for its own process group if the payload had it
+// and stops itself, as a shell job does, so the caller's shell regains
+// control. When the shell resumes it (fg or bg), warden tells stage-2,
+// which resumes the payload and, in the foreground case, hands it the
+// terminal.
 func (l *launch) jobStop() {
-	restoreForeground(true)
+	if l.p.Foreground {
+		restoreForeground(true)
+	} else if inForeground() {
+		// A background payload touched the terminal after `fg` already
+		// gave warden the terminal (the shell sends no SIGCONT to a job
+		// that runs): hand it on, no stop needed.
+		l.p.Foreground = true
+		send(l.syncP, Message{Kind: MsgContinue, Status: 1})
+		return
+	} else if !shellCanResume() {
+		// No job-control shell above warden would ever resume it: the
+		// payload stays stopped until a signal, the timeout or the end
+		// of the session ends it, and warden keeps running to see that.
+		return
+	}
 	// kill(2) of ourselves returns before every thread has stopped, so the
 	// code below could run ahead of the stop; it waits for the SIGCONT of
 	// the resume instead.
@@ -232,4 +257,16 @@ func (l *launch) jobStop() {
 	// it still has it.
 	l.p.Foreground = fg == 1
 	send(l.syncP, Message{Kind: MsgContinue, Status: fg})
+}
+
+// shellCanResume reports whether warden's parent is in another process
+// group of the same session, as a job-control shell is: only then is a
+// stop of warden's group ever resumed. POSIX spares orphaned process
+// groups the terminal stop signals for that reason.
+func shellCanResume() bool {
+	ppid := unix.Getppid()
+	ppg, err1 := unix.Getpgid(ppid)
+	psid, err2 := unix.Getsid(ppid)
+	sid, err3 := unix.Getsid(0)
+	return err1 == nil && err2 == nil && err3 == nil && ppg != unix.Getpgrp() && psid == sid
 }
