@@ -717,16 +717,23 @@ func TestBackgroundThenFg(t *testing.T) {
 
 // stopped reports whether the first of pids is stopped (state T).
 func stopped(pids []string) bool {
+	f := procStat(pids)
+	return len(f) > 0 && f[0] == "T"
+}
+
+// procStat returns the fields of /proc/PID/stat after the command name
+// for the first of pids (f[0] state, f[1] ppid, f[2] pgrp, f[3] session,
+// f[4] tty_nr, f[5] tpgid), or nil.
+func procStat(pids []string) []string {
 	if len(pids) == 0 {
-		return false
+		return nil
 	}
 	b, err := os.ReadFile("/proc/" + pids[0] + "/stat")
 	if err != nil {
-		return false
+		return nil
 	}
 	s := string(b)
-	f := strings.Fields(s[strings.LastIndexByte(s, ')')+2:])
-	return len(f) > 0 && f[0] == "T"
+	return strings.Fields(s[strings.LastIndexByte(s, ')')+2:])
 }
 
 // TestSignalDispositions: the payload starts with no signal ignored or
@@ -850,17 +857,8 @@ func TestNestedRunExplains(t *testing.T) {
 // holdsTerminal reports whether the first of pids is in the foreground
 // process group of its terminal.
 func holdsTerminal(pids []string) bool {
-	if len(pids) == 0 {
-		return false
-	}
-	b, err := os.ReadFile("/proc/" + pids[0] + "/stat")
-	if err != nil {
-		return false
-	}
-	s := string(b)
-	f := strings.Fields(s[strings.LastIndexByte(s, ')')+2:])
-	// f[0] state, f[1] ppid, f[2] pgrp, f[3] session, f[4] tty_nr, f[5] tpgid
-	return len(f) > 5 && f[2] == f[5]
+	f := procStat(pids)
+	return len(f) > 5 && f[2] == f[5] // pgrp == tpgid
 }
 
 // findExact returns the pids whose whole cmdline (NUL-separated) is cmdline.
