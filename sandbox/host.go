@@ -28,13 +28,14 @@ type Host struct {
 	Stat         func(string) (fs.FileInfo, error)
 	Readlink     func(string) (string, error)
 	EvalSymlinks func(string) (string, error)
+	ReadFile     func(string) ([]byte, error) // nil: host files are not read (tests)
 }
 
 // RealHost describes the running system and caller.
 func RealHost() (*Host, error) {
 	h := &Host{
 		UID: os.Getuid(), GID: os.Getgid(), Environ: os.Environ(),
-		Lstat: os.Lstat, Stat: os.Stat, Readlink: os.Readlink, EvalSymlinks: filepath.EvalSymlinks,
+		Lstat: os.Lstat, Stat: os.Stat, Readlink: os.Readlink, EvalSymlinks: filepath.EvalSymlinks, ReadFile: os.ReadFile,
 	}
 	var err error
 	if h.Cwd, err = os.Getwd(); err != nil {

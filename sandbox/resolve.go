@@ -103,6 +103,9 @@ func Resolve(o Options, h *Host) (*Plan, []Warning, error) {
 		// content in before stage-2 reads the plan.
 		p.Mounts = append(p.Mounts, mount.Op{Kind: mount.File, Source: resolvSource, Target: resolvTarget(h), File: true})
 	}
+	if op, ok := hostsFile(p.Mounts, h, p.Hostname); ok {
+		p.Mounts = append(p.Mounts, op)
+	}
 	// $HOME read-write: what the command writes there (shell startup
 	// files, ~/.config/warden/policies) runs outside the jail later.
 	if home := path.Clean(h.Home); h.Home != "" && home != "/" && writableInJail(p.Mounts, h, path.Join(home, ".profile")) {
@@ -611,4 +614,57 @@ func resolvTarget(h *Host) string {
 		return real
 	}
 	return etc
+}
+
+// maxHosts bounds the /etc/hosts copy: it travels in the plan and lives
+// on a 64 KiB tmpfs in the jail (mount.File).
+const maxHosts = 60 << 10
+
+// hostsFile returns a mount of the host's /etc/hosts plus a line that
+// names the jail's host name, when the plan shows the host's /etc and
+// nothing of its own at /etc/hosts. Programs look their own host name up
+// (Java's InetAddress.getLocalHost, Python's getfqdn, sudo, hostname -f)
+// and fail where it does not resolve; container runtimes add the same
+// line. ok is false when there is nothing to add.
+func hostsFile(ops []mount.Op, h *Host, hostname string) (mount.Op, bool) {
+	const target = "/etc/hosts"
+	if h.ReadFile == nil {
+		return mount.Op{}, false
+	}
+	etc := false
+	for _, o := range ops {
+		switch {
+		case o.Kind == mount.Bind && o.Source == "/etc" && o.Target == "/etc":
+			etc = true
+		case o.Target == target || o.Target == "/etc":
+			etc = false // the policy put something of its own there
+		}
+	}
+	if !etc {
+		return mount.Op{}, false
+	}
+	if fi, err := h.Lstat(target); err != nil || !fi.Mode().IsRegular() {
+		return mount.Op{}, false
+	}
+	b, err := h.ReadFile(target)
+	if err != nil || len(b) > maxHosts {
+		return mount.Op{}, false
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if i := strings.IndexByte(line, '#'); i >= 0 {
+			line = line[:i]
+		}
+		f := strings.Fields(line)
+		for _, name := range f[min(1, len(f)):] {
+			if name == hostname {
+				return mount.Op{}, false // it resolves already
+			}
+		}
+	}
+	data := string(b)
+	if data != "" && !strings.HasSuffix(data, "\n") {
+		data += "\n"
+	}
+	data += "# added by warden: the jail's host name\n127.0.1.1\t" + hostname + "\n"
+	return mount.Op{Kind: mount.File, Source: "host /etc/hosts + " + hostname, Target: target, File: true, Data: data}, true
 }

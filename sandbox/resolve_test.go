@@ -348,3 +348,76 @@ func TestHomeWritableWarning(t *testing.T) {
 		}
 	}
 }
+
+// TestHostsFile: the jail's /etc/hosts is the host's plus a line for the
+// jail's host name, only where the plan shows the host's /etc, puts
+// nothing of its own at /etc/hosts, and the name does not resolve already.
+func TestHostsFile(t *testing.T) {
+	etc := []mount.Op{{Kind: mount.Bind, Source: "/etc", Target: "/etc", ReadOnly: true}}
+	with := func(ops ...mount.Op) []mount.Op { return append(append([]mount.Op{}, etc...), ops...) }
+	std := "127.0.0.1\tlocalhost\n127.0.1.1\tvm # the host\n::1 localhost ip6-localhost\n"
+	added := func(name string) string { return "# added by warden: the jail's host name\n127.0.1.1\t" + name + "\n" }
+	for _, tc := range []struct {
+		name, content, hostname string
+		ops                     []mount.Op
+		want                    string // "" for no op
+	}{
+		{"adds the name", std, "warden", etc, std + added("warden")},
+		{"no trailing newline", "127.0.0.1 localhost", "ci", etc, "127.0.0.1 localhost\n" + added("ci")},
+		{"resolves already", std, "vm", etc, ""},
+		{"a comment does not count", std, "host", etc, std + added("host")},
+		{"no /etc in the plan", std, "warden", nil, ""},
+		{"the policy's own file", std, "warden", with(mount.Op{Kind: mount.Bind, Source: "/srv/hosts", Target: "/etc/hosts", File: true}), ""},
+		{"hidden", std, "warden", with(mount.Op{Kind: mount.Hide, Target: "/etc/hosts", File: true}), ""},
+		{"too large", strings.Repeat("# padding\n", maxHosts/10+1), "warden", etc, ""},
+	} {
+		h := fakeHost("/home/alice/src")
+		lstat := h.Lstat
+		h.Lstat = func(p string) (fs.FileInfo, error) {
+			if p == "/etc/hosts" {
+				return fakeInfo{"hosts", 0o644}, nil
+			}
+			return lstat(p)
+		}
+		h.ReadFile = func(p string) ([]byte, error) {
+			if p != "/etc/hosts" {
+				return nil, fs.ErrNotExist
+			}
+			return []byte(tc.content), nil
+		}
+		op, ok := hostsFile(tc.ops, h, tc.hostname)
+		if got := op.Data; ok != (tc.want != "") || got != tc.want {
+			t.Errorf("%s: hostsFile = %v %q, want %q", tc.name, ok, got, tc.want)
+		}
+		if ok && (op.Kind != mount.File || op.Target != "/etc/hosts") {
+			t.Errorf("%s: op %v, want a file at /etc/hosts", tc.name, op)
+		}
+	}
+	// Through Resolve: the default policy shows /etc, so the plan ends
+	// with the file, after the bind of /etc it covers.
+	h := fakeHost("/home/alice/src")
+	h.ReadFile = func(string) ([]byte, error) { return []byte(std), nil }
+	lstat := h.Lstat
+	h.Lstat = func(p string) (fs.FileInfo, error) {
+		if p == "/etc/hosts" {
+			return fakeInfo{"hosts", 0o644}, nil
+		}
+		return lstat(p)
+	}
+	p, _, err := Resolve(policyOptions(t, "default", h), h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	etcAt, hostsAt := -1, -1
+	for i, o := range p.Mounts {
+		if o.Target == "/etc" && o.Kind == mount.Bind {
+			etcAt = i
+		}
+		if o.Target == "/etc/hosts" && o.Kind == mount.File {
+			hostsAt = i
+		}
+	}
+	if etcAt < 0 || hostsAt < etcAt {
+		t.Errorf("default plan: /etc bind at %d, /etc/hosts file at %d; want the file after the bind", etcAt, hostsAt)
+	}
+}

@@ -818,6 +818,19 @@ func TestTimeoutStoppedPayload(t *testing.T) {
 	}
 }
 
+// TestOwnHostnameResolves: the jail's host name resolves inside it (Java's
+// InetAddress.getLocalHost and Python's getfqdn look it up), and the
+// host's other /etc/hosts entries stay.
+func TestOwnHostnameResolves(t *testing.T) {
+	e := newEnv(t)
+	r := e.run(t, nil, "run", "--hostname", "ci-job-7", "--", "sh", "-c",
+		`getent hosts ci-job-7; getent hosts localhost | head -1; python3 -c 'import socket; print(socket.gethostbyname(socket.gethostname()))'`)
+	lines := strings.Split(strings.TrimSpace(r.stdout), "\n")
+	if r.code != 0 || len(lines) != 3 || strings.Fields(lines[0])[0] != "127.0.1.1" || lines[2] != "127.0.1.1" || lines[1] == "" {
+		t.Errorf("host name lookup in the jail: exit %d stdout %q stderr %q", r.code, r.stdout, r.stderr)
+	}
+}
+
 // TestDeletedCwd: a deleted current directory is warden's own error, in
 // one line that says what to do.
 func TestDeletedCwd(t *testing.T) {
