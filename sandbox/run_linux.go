@@ -168,6 +168,7 @@ type launch struct {
 	res   *Result
 
 	planJSON <-chan encoded // the plan, encoded early (encodePlan); nil: encode in configure
+	resumes  int            // SIGCONTs of warden's own resumes (jobStop) not yet seen by supervise
 }
 
 // tracer returns the phase logger: with --log-level debug, each phase is

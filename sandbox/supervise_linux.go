@@ -96,6 +96,10 @@ func (l *launch) supervise(sigs <-chan os.Signal) (*Result, error) {
 				held = append(held, s)
 				continue
 			}
+			if s == syscall.SIGCONT && l.resumes > 0 {
+				l.resumes-- // the shell's resume of warden (jobStop)
+				continue
+			}
 			if s == syscall.SIGCONT && !p.Foreground && inForeground() {
 				// Started in the background (`warden run ... &`) and
 				// now brought to the foreground with fg: the payload
@@ -247,6 +251,11 @@ func (l *launch) jobStop() {
 	defer signal.Stop(cont)
 	unix.Kill(unix.Getpid(), unix.SIGSTOP)
 	<-cont
+	// The same SIGCONT also reaches the forwarding channel; passed on,
+	// it could wake the payload before stage-2 has handed it the
+	// terminal, and a read would stop it again. The continue message
+	// below wakes it instead.
+	l.resumes++
 	// Resumed: by fg when the terminal is ours again, else by bg (the
 	// payload then runs on in the background of the caller's shell).
 	fg := 0
