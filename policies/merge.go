@@ -39,8 +39,12 @@ func merge(base, over *layer) *layer {
 	for k, items := range over.lists {
 	next:
 		for _, it := range items {
-			for _, have := range out.lists[k] {
+			for i, have := range out.lists[k] {
 				if have.v == it.v {
+					// Asked for again: it stays where it was in the
+					// list, and counts as set here (a flag that repeats
+					// a policy entry is the user's explicit request).
+					out.lists[k][i] = it
 					continue next
 				}
 			}

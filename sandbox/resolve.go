@@ -80,6 +80,8 @@ func Resolve(o Options, h *Host) (*Plan, []Warning, error) {
 	if p.Caps, err = resolveCaps(o.CapAdd); err != nil {
 		return nil, nil, err
 	}
+	o, sw := guardSharedDirs(o, h)
+	warns = append(warns, sw...)
 	ops, cwd, err := resolveMounts(o, h)
 	if err != nil {
 		return nil, nil, err
@@ -667,4 +669,66 @@ func hostsFile(ops []mount.Op, h *Host, hostname string) (mount.Op, bool) {
 	}
 	data += "# added by warden: the jail's host name\n127.0.1.1\t" + hostname + "\n"
 	return mount.Op{Kind: mount.File, Source: "host /etc/hosts + " + hostname, Target: target, File: true, Data: data}, true
+}
+
+// guardSharedDirs keeps directories that hold other programs' sockets out
+// of the jail. A path socket is reached through the file system, whatever
+// the network namespace, and read-only binds do not stop connect(2): a
+// jail shown the host's /tmp can drive the user's tmux server (tmux -S
+// /tmp/tmux-UID/default new-window CMD runs CMD outside the jail), X11 or
+// an ssh-agent; one shown $XDG_RUNTIME_DIR can ask systemd --user to run
+// anything. When the policy binds the current directory (${CWD},
+// ${PROJECT}) and that is such a directory, the bind is dropped (the jail
+// runs in its private /tmp, or falls back to $HOME) and a loud warning
+// says so; a bind asked for by flag is kept, with the same warning.
+func guardSharedDirs(o Options, h *Host) (Options, []Warning) {
+	var warns []Warning
+	cwd := path.Clean(h.Cwd)
+	filter := func(ms []PathMap) []PathMap {
+		var out []PathMap
+		for _, m := range ms {
+			why := sharedDir(h, m.Src)
+			switch {
+			case why == "":
+				out = append(out, m)
+			case path.Clean(m.Src) == cwd && !strings.HasPrefix(m.Origin, "--"):
+				warns = append(warns, Warning{Loud: true, What: "the current directory " + cwd + " is not shown in the jail",
+					Reason: why + "; the command runs in the jail's own empty directory instead. Run from a directory of your own, or show what it needs with --ro/--rw"})
+			default:
+				out = append(out, m)
+				warns = append(warns, Warning{Loud: true, What: m.Src + " is shown in the jail",
+					Reason: why + "; show a subdirectory instead"})
+			}
+		}
+		return out
+	}
+	o.RO, o.RW = filter(o.RO), filter(o.RW)
+	return o, warns
+}
+
+// sharedDir says why dir must not be shown in a jail, or "".
+func sharedDir(h *Host, dir string) string {
+	real, err := h.EvalSymlinks(dir)
+	if err != nil {
+		return ""
+	}
+	real = path.Clean(real)
+	if real == "/" {
+		return "" // never bound: the jail's view has its own root
+	}
+	run := ""
+	for _, kv := range h.Environ {
+		if v, ok := strings.CutPrefix(kv, "XDG_RUNTIME_DIR="); ok && path.IsAbs(v) {
+			run = path.Clean(v)
+		}
+	}
+	for _, r := range []string{run, fmt.Sprintf("/run/user/%d", h.UID)} {
+		if r != "" && (real == r || strings.HasPrefix(r, real+"/")) {
+			return real + " holds your session's sockets (" + r + ": D-Bus, systemd --user, agents), through which the command could act outside the jail"
+		}
+	}
+	if fi, err := h.Stat(real); err == nil && fi.IsDir() && fi.Mode()&fs.ModeSticky != 0 && fi.Mode().Perm()&0o002 != 0 {
+		return real + " is shared by every program (sticky and world-writable) and holds their sockets (tmux, X11, ssh-agent), through which the command could act outside the jail"
+	}
+	return ""
 }

@@ -4,6 +4,7 @@ import (
 	"flag"
 	"io/fs"
 	"os"
+	"path"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -419,5 +420,83 @@ func TestHostsFile(t *testing.T) {
 	}
 	if etcAt < 0 || hostsAt < etcAt {
 		t.Errorf("default plan: /etc bind at %d, /etc/hosts file at %d; want the file after the bind", etcAt, hostsAt)
+	}
+}
+
+// TestSharedDirsNotShown: a directory that holds other programs' sockets
+// (a sticky world-writable one such as /tmp, or the session's runtime dir
+// and its parents) is not bound when it is merely the current directory;
+// asked for by flag it is bound, and both are said loudly.
+func TestSharedDirsNotShown(t *testing.T) {
+	host := func(cwd string) *Host {
+		h := fakeHost(cwd)
+		h.Environ = append(h.Environ, "XDG_RUNTIME_DIR=/run/user/1000")
+		stat := h.Stat
+		shared := map[string]fs.FileMode{"/tmp": fs.ModeDir | fs.ModeSticky | 0o777, "/run": fs.ModeDir | 0o755,
+			"/run/user": fs.ModeDir | 0o755, "/run/user/1000": fs.ModeDir | 0o700, "/srv/drop": fs.ModeDir | 0o777}
+		h.Stat = func(p string) (fs.FileInfo, error) {
+			if m, ok := shared[p]; ok {
+				return fakeInfo{path.Base(p), m}, nil
+			}
+			return stat(p)
+		}
+		h.Lstat = h.Stat
+		h.EvalSymlinks = func(p string) (string, error) {
+			if _, err := h.Stat(p); err != nil {
+				return "", err
+			}
+			return p, nil
+		}
+		return h
+	}
+	bound := func(p *Plan, dir string) bool {
+		for _, o := range p.Mounts {
+			if o.Kind == mount.Bind && o.Source == dir {
+				return true
+			}
+		}
+		return false
+	}
+	loud := func(ws []Warning, what string) bool {
+		for _, w := range ws {
+			if w.Loud && strings.Contains(w.What, what) {
+				return true
+			}
+		}
+		return false
+	}
+	for _, tc := range []struct {
+		cwd, flagRW string
+		wantBound   bool
+		wantWarning string
+	}{
+		{"/tmp", "", false, "the current directory /tmp is not shown"},
+		{"/run/user/1000", "", false, "the current directory /run/user/1000 is not shown"},
+		{"/run", "", false, "the current directory /run is not shown"},
+		{"/tmp/build", "", true, ""},
+		{"/srv/drop", "", true, ""}, // world-writable but not sticky: an ordinary directory
+		{"/tmp", "/tmp", true, "/tmp is shown in the jail"},
+		{"/tmp/build", "/tmp", true, "/tmp is shown in the jail"},
+	} {
+		h := host(tc.cwd)
+		o := policyOptions(t, "default", h)
+		dir := tc.cwd
+		if tc.flagRW != "" {
+			o.RW = append(o.RW, PathMap{Src: tc.flagRW, Dst: tc.flagRW, Origin: "--rw"})
+			dir = tc.flagRW
+		}
+		p, warns, err := Resolve(o, h)
+		if err != nil {
+			t.Fatalf("cwd %s: %v", tc.cwd, err)
+		}
+		if got := bound(p, dir); got != tc.wantBound {
+			t.Errorf("cwd %s, --rw %q: %s bound = %v, want %v", tc.cwd, tc.flagRW, dir, got, tc.wantBound)
+		}
+		if tc.wantWarning != "" && !loud(warns, tc.wantWarning) {
+			t.Errorf("cwd %s, --rw %q: no loud warning %q in %v", tc.cwd, tc.flagRW, tc.wantWarning, warns)
+		}
+		if tc.wantWarning == "" && (loud(warns, "is not shown") || loud(warns, "is shown in the jail")) {
+			t.Errorf("cwd %s: unexpected warning %v", tc.cwd, warns)
+		}
 	}
 }

@@ -831,6 +831,51 @@ func TestOwnHostnameResolves(t *testing.T) {
 	}
 }
 
+// TestNoEscapeThroughTmpSockets: run from /tmp, the jail must not reach the
+// sockets other programs keep there. The attack: drive the user's tmux
+// server through its socket under /tmp to run a command outside the jail.
+// The control, with /tmp asked for explicitly (--rw /tmp, warned about),
+// shows the attack is real.
+func TestNoEscapeThroughTmpSockets(t *testing.T) {
+	if _, err := exec.LookPath("tmux"); err != nil {
+		t.Skip("tmux not installed (scripts/setup.sh installs it)")
+	}
+	e := newEnv(t)
+	dir, err := os.MkdirTemp("/tmp", "warden-tmux-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	sock := filepath.Join(dir, "default")
+	if out, err := exec.Command("tmux", "-S", sock, "new-session", "-d", "sleep 60").CombinedOutput(); err != nil {
+		t.Fatalf("tmux: %v %s", err, out)
+	}
+	t.Cleanup(func() { exec.Command("tmux", "-S", sock, "kill-server").Run() })
+	marker := filepath.Join(e.home, "escaped")
+	attack := []string{"tmux", "-S", sock, "new-window", "touch " + marker}
+	for _, tc := range []struct {
+		name    string
+		flags   []string
+		escapes bool
+	}{
+		{"run from /tmp", nil, false},
+		{"control: --rw /tmp", []string{"--rw", "/tmp"}, true},
+	} {
+		os.Remove(marker)
+		cmd := exec.Command(wardenBin(t), append(append([]string{"run"}, tc.flags...), append([]string{"--"}, attack...)...)...)
+		cmd.Dir, cmd.Env = "/tmp", e.env
+		out, _ := cmd.CombinedOutput()
+		time.Sleep(300 * time.Millisecond) // tmux runs the window's command asynchronously
+		_, err := os.Stat(marker)
+		if escaped := err == nil; escaped != tc.escapes {
+			t.Errorf("%s: command ran outside the jail = %v, want %v; output %q", tc.name, escaped, tc.escapes, out)
+		}
+		if !strings.Contains(string(out), "warden: warning: ") {
+			t.Errorf("%s: no warning about /tmp: %q", tc.name, out)
+		}
+	}
+}
+
 // TestDeletedCwd: a deleted current directory is warden's own error, in
 // one line that says what to do.
 func TestDeletedCwd(t *testing.T) {
