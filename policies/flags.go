@@ -108,6 +108,11 @@ func (d *decoder) applyFlag(fl Flag, env Env) {
 	case kInt, kFloat:
 		d.field(f, fl.Key, flagNumber(v))
 	default:
+		// --report FILE is a path on the command line (a policy must
+		// write it absolute, with ${PROJECT} or the like); fd:N is not.
+		if fl.Key == "report.file" && v != "" && !strings.HasPrefix(v, "fd:") && !filepath.IsAbs(v) && filepath.IsAbs(env.CWD) {
+			v = filepath.Join(env.CWD, v)
+		}
 		d.field(f, fl.Key, v)
 	}
 	// Items carry the flag's name, so that Origin and later contradiction

@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
@@ -170,6 +171,13 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 			return fail(stderr, sandbox.Usagef("--report %s: not a file descriptor warden inherited; open it where warden starts, e.g. `warden run --report fd:3 -- CMD 3>report.json`", o.report))
 		}
 	}
+	if o.report != "" && !strings.HasPrefix(o.report, "fd:") {
+		// Where the report cannot be written, say so before the command
+		// runs, not after.
+		if err := reportWritable(o.report); err != nil {
+			return fail(stderr, sandbox.Usagef("--report %s: %v", o.report, err))
+		}
+	}
 	var (
 		plan  *sandbox.Plan
 		warns []sandbox.Warning
@@ -193,6 +201,29 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 		}
 	}
 	return status
+}
+
+// reportWritable checks that the report file can be written when the run
+// ends: its directory exists and is writable, and the file, if it exists
+// already, is a writable regular file. Nothing is created.
+func reportWritable(file string) error {
+	dir := filepath.Dir(file)
+	if fi, err := os.Stat(dir); err != nil || !fi.IsDir() {
+		return fmt.Errorf("the directory %s does not exist; create it or write the report elsewhere", dir)
+	}
+	if fi, err := os.Stat(file); err == nil {
+		if !fi.Mode().IsRegular() {
+			return fmt.Errorf("exists and is not a regular file; name a file")
+		}
+		if unix.Access(file, unix.W_OK) != nil {
+			return fmt.Errorf("exists and is not writable by you; name another file")
+		}
+		return nil
+	}
+	if unix.Access(dir, unix.W_OK|unix.X_OK) != nil {
+		return fmt.Errorf("the directory %s is not writable by you; write the report elsewhere", dir)
+	}
+	return nil
 }
 
 // inheritedFDs checks that each --pass-fd names a descriptor warden

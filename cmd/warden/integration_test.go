@@ -876,6 +876,21 @@ func TestNoEscapeThroughTmpSockets(t *testing.T) {
 	}
 }
 
+// TestReportPath: a relative --report is taken from the current
+// directory (the README's own example), and a report that could not be
+// written fails the run before the command starts, not after it ran.
+func TestReportPath(t *testing.T) {
+	e := newEnv(t)
+	r := e.run(t, nil, "run", "--report", "run.json", "--", "true")
+	if _, err := os.Stat(filepath.Join(e.cwd, "run.json")); r.code != 0 || err != nil {
+		t.Errorf("--report run.json: exit %d stderr %q, report: %v", r.code, r.stderr, err)
+	}
+	r = e.run(t, nil, "run", "--report", "/nonexistent/r.json", "--", "echo", "ran")
+	if r.code != 125 || r.stdout != "" || !strings.Contains(r.stderr, "--report /nonexistent/r.json: the directory /nonexistent does not exist") {
+		t.Errorf("--report into a missing directory: exit %d stdout %q stderr %q; want 125 before the command runs", r.code, r.stdout, r.stderr)
+	}
+}
+
 // TestDeletedCwd: a deleted current directory is warden's own error, in
 // one line that says what to do.
 func TestDeletedCwd(t *testing.T) {
