@@ -350,6 +350,24 @@ func TestHomeWritableWarning(t *testing.T) {
 	}
 }
 
+// withHosts gives h a regular file /etc/hosts holding content.
+func withHosts(h *Host, content string) *Host {
+	lstat := h.Lstat
+	h.Lstat = func(p string) (fs.FileInfo, error) {
+		if p == "/etc/hosts" {
+			return fakeInfo{"hosts", 0o644}, nil
+		}
+		return lstat(p)
+	}
+	h.ReadFile = func(p string) ([]byte, error) {
+		if p != "/etc/hosts" {
+			return nil, fs.ErrNotExist
+		}
+		return []byte(content), nil
+	}
+	return h
+}
+
 // TestHostsFile: the jail's /etc/hosts is the host's plus a line for the
 // jail's host name, only where the plan shows the host's /etc, puts
 // nothing of its own at /etc/hosts, and the name does not resolve already.
@@ -372,20 +390,7 @@ func TestHostsFile(t *testing.T) {
 		{"hidden", std, "warden", with(mount.Op{Kind: mount.Hide, Target: "/etc/hosts", File: true}), ""},
 		{"too large", strings.Repeat("# padding\n", maxHosts/10+1), "warden", etc, ""},
 	} {
-		h := fakeHost("/home/alice/src")
-		lstat := h.Lstat
-		h.Lstat = func(p string) (fs.FileInfo, error) {
-			if p == "/etc/hosts" {
-				return fakeInfo{"hosts", 0o644}, nil
-			}
-			return lstat(p)
-		}
-		h.ReadFile = func(p string) ([]byte, error) {
-			if p != "/etc/hosts" {
-				return nil, fs.ErrNotExist
-			}
-			return []byte(tc.content), nil
-		}
+		h := withHosts(fakeHost("/home/alice/src"), tc.content)
 		op, ok := hostsFile(tc.ops, h, tc.hostname)
 		if got := op.Data; ok != (tc.want != "") || got != tc.want {
 			t.Errorf("%s: hostsFile = %v %q, want %q", tc.name, ok, got, tc.want)
@@ -396,15 +401,7 @@ func TestHostsFile(t *testing.T) {
 	}
 	// Through Resolve: the default policy shows /etc, so the plan ends
 	// with the file, after the bind of /etc it covers.
-	h := fakeHost("/home/alice/src")
-	h.ReadFile = func(string) ([]byte, error) { return []byte(std), nil }
-	lstat := h.Lstat
-	h.Lstat = func(p string) (fs.FileInfo, error) {
-		if p == "/etc/hosts" {
-			return fakeInfo{"hosts", 0o644}, nil
-		}
-		return lstat(p)
-	}
+	h := withHosts(fakeHost("/home/alice/src"), std)
 	p, _, err := Resolve(policyOptions(t, "default", h), h)
 	if err != nil {
 		t.Fatal(err)
