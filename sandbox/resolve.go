@@ -22,6 +22,14 @@ import (
 // symlink, on merged-/usr systems where /bin is a link to usr/bin).
 var systemDirs = []string{"/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/etc", "/opt", "/var"}
 
+// daemonSocketDirs hold sockets of privileged daemons under the shown
+// /var, which a read-only bind does not close to connect(2): members of
+// their groups (lxd, incus-admin, microk8s) can have the daemon start a
+// privileged container or pod, that is, become root on the host. They are
+// hidden wherever the view shows them. (/var/run is a link to /run, which
+// is the jail's own.)
+var daemonSocketDirs = []string{"/var/snap/lxd/common/lxd", "/var/lib/lxd", "/var/lib/incus", "/var/snap/microk8s/common/run"}
+
 // devNodes are bound from the host into the jail's own /dev.
 var devNodes = []string{"null", "zero", "full", "random", "urandom", "tty"}
 
@@ -337,6 +345,11 @@ func resolveMounts(o Options, h *Host) ([]mount.Op, string, error) {
 	// every later run); they are hidden where a bind shows them.
 	if h.Home != "" {
 		if op, ok := hideOp(h, path.Join(h.Home, ".config", "warden")); ok {
+			user = append(user, op)
+		}
+	}
+	for _, d := range daemonSocketDirs {
+		if op, ok := hideOp(h, d); ok {
 			user = append(user, op)
 		}
 	}

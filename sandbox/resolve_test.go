@@ -6,6 +6,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -495,5 +496,32 @@ func TestSharedDirsNotShown(t *testing.T) {
 		if tc.wantWarning == "" && (loud(warns, "is not shown") || loud(warns, "is shown in the jail")) {
 			t.Errorf("cwd %s: unexpected warning %v", tc.cwd, warns)
 		}
+	}
+}
+
+// TestDaemonSocketsHidden: where the host has the socket directory of a
+// root-equivalent daemon under /var (LXD, Incus, microk8s), the view that
+// shows /var hides it: a read-only bind does not stop connect(2).
+func TestDaemonSocketsHidden(t *testing.T) {
+	h := fakeHost("/home/alice/src")
+	stat := h.Stat
+	h.Stat = func(p string) (fs.FileInfo, error) {
+		if p == "/var/lib/incus" {
+			return fakeInfo{"incus", fs.ModeDir | 0o711}, nil
+		}
+		return stat(p)
+	}
+	p, _, err := Resolve(policyOptions(t, "default", h), h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var hidden []string
+	for _, o := range p.Mounts {
+		if o.Kind == mount.Hide && strings.HasPrefix(o.Target, "/var/") {
+			hidden = append(hidden, o.Target)
+		}
+	}
+	if !slices.Equal(hidden, []string{"/var/lib/incus"}) {
+		t.Errorf("hidden under /var: %v, want [/var/lib/incus] (only what exists)", hidden)
 	}
 }
