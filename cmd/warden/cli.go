@@ -162,21 +162,10 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 		}
 		return fail(stderr, sandbox.Usagef("%v", err), "run `warden help run` for the flags")
 	}
-	if n, ok := strings.CutPrefix(o.report, "fd:"); ok {
-		fd, err := strconv.Atoi(n)
-		if err == nil && fd >= 0 {
-			_, err = unix.FcntlInt(uintptr(fd), unix.F_GETFD, 0)
-		}
-		if err != nil {
-			return fail(stderr, sandbox.Usagef("--report %s: not a file descriptor warden inherited; open it where warden starts, e.g. `warden run --report fd:3 -- CMD 3>report.json`", o.report))
-		}
-	}
-	if o.report != "" && !strings.HasPrefix(o.report, "fd:") {
-		// Where the report cannot be written, say so before the command
-		// runs, not after.
-		if err := reportWritable(o.report); err != nil {
-			return fail(stderr, sandbox.Usagef("--report %s: %v", o.report, err))
-		}
+	// Where the report cannot be written, say so before the command runs,
+	// not after.
+	if err := reportWritable(o.report); err != nil {
+		return fail(stderr, sandbox.Usagef("--report %s: %v", o.report, err))
 	}
 	var (
 		plan  *sandbox.Plan
@@ -203,10 +192,25 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 	return status
 }
 
-// reportWritable checks that the report file can be written when the run
-// ends: its directory exists and is writable, and the file, if it exists
-// already, is a writable regular file. Nothing is created.
+// reportWritable checks that --report's target can be written when the
+// run ends: fd:N must be a descriptor warden inherited (checked before
+// warden opens its own); for a file, its directory exists and is
+// writable, and the file, if it exists already, is a writable regular
+// file. Nothing is created.
 func reportWritable(file string) error {
+	if file == "" {
+		return nil
+	}
+	if n, ok := strings.CutPrefix(file, "fd:"); ok {
+		fd, err := strconv.Atoi(n)
+		if err == nil && fd >= 0 {
+			_, err = unix.FcntlInt(uintptr(fd), unix.F_GETFD, 0)
+		}
+		if err != nil {
+			return fmt.Errorf("not a file descriptor warden inherited; open it where warden starts, e.g. `warden run --report fd:3 -- CMD 3>report.json`")
+		}
+		return nil
+	}
 	dir := filepath.Dir(file)
 	if fi, err := os.Stat(dir); err != nil || !fi.IsDir() {
 		return fmt.Errorf("the directory %s does not exist; create it or write the report elsewhere", dir)

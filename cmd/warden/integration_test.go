@@ -411,7 +411,7 @@ func TestInteractive(t *testing.T) {
 	waitFor("\njail$")
 	tmux("send-keys", "hostname; sleep 1101", "Enter")
 	// Ctrl-C is for the sleep: wait until it holds the terminal.
-	waitForeground("sleep\x001101\x00")
+	waitForeground(t, "sleep\x001101\x00")
 	tmux("send-keys", "C-c")
 	tmux("send-keys", "echo alive-$((20+22))", "Enter")
 	screen := waitFor("alive-42")
@@ -654,9 +654,7 @@ func TestStats(t *testing.T) {
 // foreground, where Ctrl-C then ends it.
 func TestJobControl(t *testing.T) {
 	e := newEnv(t)
-	tmux, waitFor := tmuxSession(t, e.cwd,
-		"env -i HOME="+e.home+" HISTFILE=/dev/null PATH=/usr/bin:/bin TERM=xterm PS1='host$ ' bash --norc --noprofile")
-	waitFor("host$")
+	tmux, waitFor := hostShell(t, e)
 	// The marker is computed, so that the typed command line cannot match.
 	tmux("send-keys", wardenBin(t)+" run -- sh -c 'echo ready-$((6*7)); sleep 1202; echo after-sleep'", "Enter")
 	waitFor("ready-42")
@@ -665,7 +663,7 @@ func TestJobControl(t *testing.T) {
 	// sh waits in the kernel for its exec, which never comes; no one's
 	// direct child is stopped then, so neither a shell nor init can report
 	// it (plain bash without warden hangs the same way).
-	waitForeground("sleep\x001202\x00")
+	waitForeground(t, "sleep\x001202\x00")
 	tmux("send-keys", "C-z")
 	waitFor("Stopped")
 	tmux("send-keys", "echo shell-is-back-$((40+2))", "Enter")
@@ -673,7 +671,7 @@ func TestJobControl(t *testing.T) {
 	tmux("send-keys", "fg", "Enter")
 	// Ctrl-C must go to the command: wait until its process group owns
 	// the terminal again (in /proc/PID/stat, tpgid == pgrp).
-	waitForeground("sleep\x001202\x00")
+	waitForeground(t, "sleep\x001202\x00")
 	tmux("send-keys", "C-c")
 	tmux("send-keys", "echo exit=$?", "Enter")
 	// The typed line shows "exit=" at once: wait for the status itself
@@ -686,31 +684,17 @@ func TestJobControl(t *testing.T) {
 // must then give it the terminal, as a shell does for its own jobs.
 func TestBackgroundThenFg(t *testing.T) {
 	e := newEnv(t)
-	tmux, waitFor := tmuxSession(t, e.cwd,
-		"env -i HOME="+e.home+" HISTFILE=/dev/null PATH=/usr/bin:/bin TERM=xterm PS1='host$ ' bash --norc --noprofile")
-	waitFor("host$")
+	tmux, waitFor := hostShell(t, e)
 	script := "read x; echo got-$x-$((40+2))"
 	tmux("send-keys", wardenBin(t)+" run -- sh -c '"+script+"' &", "Enter")
 	// The read from the background stops the command (state T).
 	payload := "sh\x00-c\x00" + script + "\x00"
-	deadline := time.Now().Add(10 * time.Second)
-	for !stopped(findExact(payload)) && time.Now().Before(deadline) {
-		time.Sleep(20 * time.Millisecond)
-	}
-	if !stopped(findExact(payload)) {
-		t.Fatalf("the background command did not stop on reading the terminal")
-	}
+	waitProc(t, payload, "stop on reading the terminal from the background", stopped)
 	// warden stops with it (the shell then reports the job stopped):
 	// fg resumes both and gives the command the terminal.
-	self := wardenBin(t) + "\x00run\x00--\x00" + payload
-	for !stopped(findExact(self)) && time.Now().Before(deadline) {
-		time.Sleep(20 * time.Millisecond)
-	}
-	if !stopped(findExact(self)) {
-		t.Fatalf("warden did not stop with the command")
-	}
+	waitProc(t, wardenBin(t)+"\x00run\x00--\x00"+payload, "stop with the command", stopped)
 	tmux("send-keys", "fg", "Enter")
-	waitForeground(payload)
+	waitForeground(t, payload)
 	tmux("send-keys", "hi", "Enter")
 	waitFor("got-hi-42")
 }
@@ -983,11 +967,34 @@ func tmuxSession(t *testing.T, dir, cmd string) (tmux func(args ...string) strin
 	return tmux, waitFor
 }
 
-// waitForeground waits up to 10 s until the process with exactly this
-// cmdline is in its terminal's foreground process group.
-func waitForeground(cmdline string) {
+// waitProc waits up to 10 s until the process with exactly this cmdline
+// satisfies cond, and fails the test (saying what did not happen) when it
+// does not: a wait that ran out silently would let the next step act too
+// early and fail for a misleading reason.
+func waitProc(t *testing.T, cmdline, what string, cond func(pids []string) bool) {
+	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
-	for !holdsTerminal(findExact(cmdline)) && time.Now().Before(deadline) {
+	for !cond(findExact(cmdline)) {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %q to %s", strings.ReplaceAll(cmdline, "\x00", " "), what)
+		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// waitForeground waits until the process with exactly this cmdline is in
+// its terminal's foreground process group.
+func waitForeground(t *testing.T, cmdline string) {
+	t.Helper()
+	waitProc(t, cmdline, "hold the terminal", holdsTerminal)
+}
+
+// hostShell starts an interactive bash (prompt "host$ ") in a terminal,
+// as a user's shell with job control, and waits for its prompt.
+func hostShell(t *testing.T, e *sandboxEnv) (tmux func(args ...string) string, waitFor func(string) string) {
+	t.Helper()
+	tmux, waitFor = tmuxSession(t, e.cwd,
+		"env -i HOME="+e.home+" HISTFILE=/dev/null PATH=/usr/bin:/bin TERM=xterm PS1='host$ ' bash --norc --noprofile")
+	waitFor("host$")
+	return tmux, waitFor
 }
