@@ -240,43 +240,47 @@ func TestResolveMaps(t *testing.T) {
 	}
 }
 
-func TestNewStage2Cmd(t *testing.T) {
+// TestPrograms: the plan compiles to an init program that dies with warden,
+// resets every signal and waits for "go" before it touches anything, and
+// to a payload program that sets rlimits and drops capabilities before it
+// loads seccomp, and loads seccomp right before execve.
+func TestPrograms(t *testing.T) {
 	h := fakeHost("/home/alice/src")
-	h.HaveHelpers = false
-	p, _, err := Resolve(Options{Argv: []string{"x"}}, h)
+	p, _, err := Resolve(Options{Argv: []string{"make", "-j2"}, Rlimits: []Rlimit{{Name: "nofile", Resource: 7, Soft: 64, Hard: 64}}}, h)
 	if err != nil {
 		t.Fatal(err)
 	}
-	files := []*os.File{os.Stdin, os.Stdout, os.Stderr}
-	cmd := newStage2Cmd(p, files)
-	want := uintptr(syscall.CLONE_NEWUSER | syscall.CLONE_NEWNS | syscall.CLONE_NEWPID | syscall.CLONE_NEWNET |
-		syscall.CLONE_NEWIPC | syscall.CLONE_NEWUTS | syscall.CLONE_NEWCGROUP)
-	if cmd.SysProcAttr.Cloneflags != want {
-		t.Errorf("Cloneflags = %#x, want %#x", cmd.SysProcAttr.Cloneflags, want)
+	p.Seccomp = []byte{0x06, 0, 0, 0, 0, 0, 0xff, 0x7f} // RET ALLOW
+	p.SeccompName = "test"
+	init, payload, err := Programs(p, 9)
+	if err != nil {
+		t.Fatal(err)
 	}
-	if cmd.SysProcAttr.Pdeathsig != syscall.SIGKILL || !cmd.SysProcAttr.Setpgid {
-		t.Errorf("Pdeathsig=%v Setpgid=%v, want SIGKILL and true", cmd.SysProcAttr.Pdeathsig, cmd.SysProcAttr.Setpgid)
+	first := func(prog string, name string) int {
+		for i, line := range strings.Split(prog, "\n") {
+			if strings.Contains(line, name) {
+				return i
+			}
+		}
+		return -1
 	}
-	if d := cmp.Diff([]syscall.SysProcIDMap{{ContainerID: 1000, HostID: 1000, Size: 1}}, cmd.SysProcAttr.UidMappings); d != "" {
-		t.Errorf("UidMappings (-want +got):\n%s", d)
+	ip := init.String()
+	if first(ip, "PR_SET_PDEATHSIG") != 0 || first(ip, "rt_sigaction") != 1 {
+		t.Errorf("init does not start with PR_SET_PDEATHSIG and the signal reset:\n%s", ip)
 	}
-	if cmd.SysProcAttr.GidMappingsEnableSetgroups {
-		t.Error("setgroups must be denied with a one-id map written by an unprivileged parent")
+	if g, m := first(ip, "read(3, <go>"), first(ip, "mount("); g < 0 || m < g {
+		t.Errorf("init mounts before it has \"go\" (read at %d, mount at %d):\n%s", g, m, ip)
 	}
-	if len(cmd.Env) != 0 {
-		t.Errorf("stage-2 environment = %v, want empty (the payload's comes in the plan)", cmd.Env)
+	if first(ip, "PR_SET_DUMPABLE") != len(init.Steps)-1 {
+		t.Errorf("PR_SET_DUMPABLE is not init's last step:\n%s", ip)
 	}
-	if d := cmp.Diff([]string{"warden", "stage2"}, cmd.Args); d != "" || cmd.Path != "/proc/self/exe" {
-		t.Errorf("argv %v path %s, want [warden stage2] /proc/self/exe", cmd.Args, cmd.Path)
+	pp := payload.String()
+	rl, caps, nnp, sc, ex := first(pp, "prlimit64"), first(pp, "capset"), first(pp, "PR_SET_NO_NEW_PRIVS"), first(pp, "seccomp("), first(pp, "execve(")
+	if !(rl >= 0 && rl < caps && caps < nnp && nnp < sc && sc == ex-1 && ex == len(payload.Steps)-1) {
+		t.Errorf("payload order: prlimit64 %d, capset %d, no_new_privs %d, seccomp %d, execve %d:\n%s", rl, caps, nnp, sc, ex, pp)
 	}
-	if len(cmd.ExtraFiles) != 3 || len(cmd.SysProcAttr.AmbientCaps) < 38 {
-		t.Errorf("ExtraFiles=%d AmbientCaps=%d", len(cmd.ExtraFiles), len(cmd.SysProcAttr.AmbientCaps))
-	}
-
-	h.HaveHelpers = true
-	p, _, _ = Resolve(Options{Argv: []string{"x"}}, h)
-	if cmd := newStage2Cmd(p, files); cmd.SysProcAttr.UidMappings != nil {
-		t.Error("with subordinate ranges the maps come from newuidmap, not from Go")
+	if !strings.Contains(pp, `"/usr/bin/make"`) || !strings.Contains(pp, `["make" "-j2"]`) {
+		t.Errorf("execve candidates or argv:\n%s", pp)
 	}
 }
 

@@ -1,17 +1,12 @@
 package sandbox
 
 import (
-	"bufio"
-	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"os"
-	"os/exec"
 	"os/signal"
 	"runtime"
-	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -20,11 +15,19 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/warden-sandbox/warden/sandbox/cgroup"
+	"github.com/warden-sandbox/warden/sandbox/jailprog"
 	"github.com/warden-sandbox/warden/sandbox/mount"
 	"github.com/warden-sandbox/warden/sandbox/netns"
 	"github.com/warden-sandbox/warden/seccomp"
 	"github.com/warden-sandbox/warden/userns"
 )
+
+// Usage is the payload's resource use, from wait4(2).
+type Usage struct {
+	UserUsec   int64 `json:"user_usec"`
+	SystemUsec int64 `json:"system_usec"`
+	MaxRSSKiB  int64 `json:"max_rss_kib"`
+}
 
 // Ending says how a run ended.
 type Ending string
@@ -114,32 +117,29 @@ func takeSignals() chan os.Signal {
 	return sigs
 }
 
-// Run executes plan: it starts stage-2 in new namespaces, installs the ID
-// maps, lets stage-2 set up the jail, forwards signals and waits. Stage-2's
-// log records are copied to logw. A setup failure inside the jail is
-// returned as a *StageError.
+// Run executes plan: it compiles the jail's programs, clones the jail's
+// init into its new namespaces, writes the ID maps, attaches the network
+// helper, lets init build the jail and start the payload, and then
+// supervises the payload directly (signals, job control, timeout, audit).
+// A setup failure inside the jail is returned as a *StageError.
 func Run(p *Plan, logw io.Writer) (*Result, error) {
-	l := &launch{p: p, logw: logw, start: time.Now()}
+	l := &launch{p: p, logw: logw, start: time.Now(), payloadFD: -1}
 	l.phase = l.tracer()
-	if p.LogLevel == "debug" {
-		p.TraceEpoch = processStart.UnixNano()
-	}
 	l.phase("run")
-	if err := l.openFiles(); err != nil {
+	if err := l.openSync(); err != nil {
 		return nil, err
 	}
-	defer l.closeFiles()
+	defer l.closeSync()
 	p.Foreground = inForeground()
 	if res, err := l.setupCgroup(); err != nil {
 		return res, err
 	}
 	defer l.leaf.Remove()
-	// Signals are caught before stage-2 exists so none is lost between
-	// start and the forwarding loop.
+	// Signals are caught before the jail exists so none is lost between
+	// start and the supervising loop.
 	sigs := takeSignals()
 	defer signal.Stop(sigs)
-	l.encodePlan()
-	if err := l.startStage2(); err != nil {
+	if err := l.startInit(); err != nil {
 		return nil, err
 	}
 	if err := l.configure(); err != nil {
@@ -150,29 +150,31 @@ func Run(p *Plan, logw io.Writer) (*Result, error) {
 	return l.supervise(sigs)
 }
 
-// launch is one run in progress, the parent's side of protocol.go.
+// launch is one run in progress, the parent's side of jailprog's protocol.
 type launch struct {
 	p     *Plan
 	logw  io.Writer
 	start time.Time
 	phase func(step string)
 
-	planR, planW, syncP, syncC, logR, logW *os.File
+	// syncP is the parent's end of the sync socket, syncC the child's.
+	syncP, syncC int
 
 	leaf  *cgroup.Leaf
 	net   *netns.Helper
-	cmd   *exec.Cmd
-	pid   int
-	done  chan error // stage-2 reaped
-	logWG sync.WaitGroup
+	child *jailprog.Child
+	pid   int        // init's pid
+	done  chan error // init reaped
 	res   *Result
 
-	planJSON <-chan encoded // the plan, encoded early (encodePlan); nil: encode in configure
-	resumes  int            // SIGCONTs of warden's own resumes (jobStop) not yet seen by supervise
+	// payloadFD is a pidfd of the payload (from "started"), payloadPid its
+	// pid in warden's pid namespace (its process group too).
+	payloadFD, payloadPid int
+	resumes               int // SIGCONTs of warden's own resumes (jobStop) not yet seen by supervise
 }
 
 // tracer returns the phase logger: with --log-level debug, each phase is
-// logged with the time since start (this is where startup time goes).
+// logged with the time since the process started (where startup time goes).
 func (l *launch) tracer() func(string) {
 	if l.p.LogLevel != "debug" || l.logw == nil {
 		return func(string) {}
@@ -183,63 +185,20 @@ func (l *launch) tracer() func(string) {
 	}
 }
 
-// encodePlan encodes the plan in the background while stage-2 is cloned
-// and exec'd (about 1.5 ms of the parent's critical path here), unless
-// the plan still changes after the start: the network helper's DNS goes
-// into the jail's resolv.conf. The plan is not changed after this call.
-func (l *launch) encodePlan() {
-	for _, o := range l.p.Mounts {
-		if o.Kind == mount.File && o.Source == resolvSource {
-			return
-		}
-	}
-	ch := make(chan encoded, 1)
-	l.planJSON = ch
-	go func() {
-		b, err := json.Marshal(l.p)
-		ch <- encoded{b, err}
-	}()
-}
-
-type encoded struct {
-	b   []byte
-	err error
-}
-
-func (l *launch) openFiles() error {
-	var err error
-	if l.planR, l.planW, err = os.Pipe(); err != nil {
-		return fmt.Errorf("plan pipe: %w", err)
-	}
+func (l *launch) openSync() error {
 	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
-		l.closeFiles()
 		return fmt.Errorf("sync socket: %w", err)
 	}
-	l.syncP, l.syncC = os.NewFile(uintptr(fds[0]), "sync"), os.NewFile(uintptr(fds[1]), "sync-child")
-	if l.logR, l.logW, err = os.Pipe(); err != nil {
-		l.closeFiles()
-		return fmt.Errorf("log pipe: %w", err)
-	}
+	l.syncP, l.syncC = fds[0], fds[1]
 	return nil
 }
 
-// closeFiles closes what is still open; the copies stage-2 inherited are
-// closed early (closeChildEnds) so that EOF means stage-2 is gone.
-func (l *launch) closeFiles() {
-	for _, f := range []**os.File{&l.planR, &l.planW, &l.syncP, &l.syncC, &l.logR, &l.logW} {
-		if *f != nil {
-			(*f).Close()
-			*f = nil
-		}
-	}
-}
-
-func (l *launch) closeChildEnds() {
-	for _, f := range []**os.File{&l.planR, &l.syncC, &l.logW} {
-		if *f != nil {
-			(*f).Close()
-			*f = nil
+func (l *launch) closeSync() {
+	for _, fd := range []*int{&l.syncP, &l.syncC} {
+		if *fd >= 0 {
+			unix.Close(*fd)
+			*fd = -1
 		}
 	}
 }
@@ -281,68 +240,76 @@ func (l *launch) setupCgroup() (*Result, error) {
 	return nil, nil
 }
 
-// startStage2 clones stage-2 into its namespaces (and into the cgroup leaf)
-// and starts copying its log.
-func (l *launch) startStage2() error {
+// startInit compiles the jail's programs and clones its init (into the
+// cgroup leaf when there is one).
+func (l *launch) startInit() error {
 	p := l.p
-	files := []*os.File{l.planR, l.syncC, l.logW}
 	for _, fd := range p.PassFDs {
 		if _, err := unix.FcntlInt(uintptr(fd), unix.F_GETFD, 0); err != nil {
 			return Usagef("--pass-fd %d: not an open file descriptor of warden", fd)
 		}
-		files = append(files, os.NewFile(uintptr(fd), fmt.Sprintf("pass-%d", fd)))
 	}
-	cmd := newStage2Cmd(p, files)
-	useCgroupFD := false
+	initProg, payloadProg, err := Programs(p, l.syncC)
+	if err != nil {
+		return err
+	}
+	cgfd := -1
 	if l.leaf.Path() != "" {
-		fd, err := l.leaf.FD()
-		if err != nil {
+		if cgfd, err = l.leaf.FD(); err != nil {
 			return fmt.Errorf("cgroup %s: %w", l.leaf.Path(), err)
 		}
-		// CLONE_INTO_CGROUP: stage-2 is born in the leaf, so not one
-		// instruction of the jail runs outside its limits.
-		cmd.SysProcAttr.UseCgroupFD, cmd.SysProcAttr.CgroupFD = true, fd
-		useCgroupFD = true
 	}
+	child := jailprog.New(jailprog.Spec{Init: initProg, Payload: payloadProg, Cloneflags: p.Cloneflags,
+		// CLONE_INTO_CGROUP: init is born in the leaf, so not one
+		// instruction of the jail runs outside its limits.
+		CgroupFD: cgfd, SyncFD: 3 + len(p.PassFDs), PassFDs: len(p.PassFDs)})
+	l.phase("programs compiled")
 	started := make(chan error, 1)
 	l.done = make(chan error, 1)
 	go func() {
 		// Locked and never unlocked: the thread exits with this goroutine,
-		// only after stage-2 has been reaped, so Pdeathsig cannot fire
-		// early because the Go scheduler retired the creating thread.
+		// only after init has been reaped, so PR_SET_PDEATHSIG (which
+		// fires when the creating thread exits) cannot fire early because
+		// the Go scheduler retired the thread.
 		runtime.LockOSThread()
-		err := cmd.Start()
-		if err != nil && useCgroupFD && (errors.Is(err, syscall.ENOSYS) || errors.Is(err, syscall.EINVAL) || errors.Is(err, syscall.EOPNOTSUPP)) {
-			// Kernels before 5.7 (or a seccomp policy around warden)
-			// lack clone3/CLONE_INTO_CGROUP: start normally and move
-			// stage-2 in before it is told to go.
-			cmd = newStage2Cmd(p, files)
-			if err = cmd.Start(); err == nil {
-				if err = l.leaf.AddPID(cmd.Process.Pid); err != nil {
-					cmd.Process.Kill()
-					cmd.Wait()
-				}
-			}
-		}
-		if err != nil {
+		if err := child.Start(); err != nil {
 			started <- err
 			return
 		}
-		l.cmd = cmd
 		started <- nil
-		l.done <- cmd.Wait()
+		var ws unix.WaitStatus
+		for {
+			_, err := unix.Wait4(child.Pid, &ws, 0, nil)
+			if err != unix.EINTR {
+				break
+			}
+		}
+		switch {
+		case ws.Exited() && ws.ExitStatus() == 0:
+			l.done <- nil
+		case ws.Signaled():
+			l.done <- fmt.Errorf("killed by %s", unix.SignalName(ws.Signal()))
+		default:
+			l.done <- fmt.Errorf("exit status %d", ws.ExitStatus())
+		}
 	}()
-	err := <-started
-	l.closeChildEnds()
+	err = <-started
+	// The child has its copy; EOF on the parent's end now means init is gone.
+	unix.Close(l.syncC)
+	l.syncC = -1
 	if err != nil {
 		return fmt.Errorf("create user namespace: %w", err)
 	}
-	l.pid = l.cmd.Process.Pid
-	l.phase("stage-2 started")
-	logR := l.logR
-	l.logR = nil
-	l.logWG.Add(1)
-	go func() { defer l.logWG.Done(); copyLog(logR, l.logw) }()
+	l.child, l.pid = child, child.Pid
+	l.phase("init cloned")
+	if cgfd >= 0 && !child.InCgroup {
+		// clone3 was refused (a seccomp filter around warden): move init
+		// into the leaf before it is told to go.
+		if err := l.leaf.AddPID(l.pid); err != nil {
+			l.kill()
+			return fmt.Errorf("cgroup %s: %w", l.leaf.Path(), err)
+		}
+	}
 	return nil
 }
 
@@ -350,136 +317,51 @@ func (l *launch) startStage2() error {
 func (l *launch) kill() {
 	unix.Kill(l.pid, unix.SIGKILL)
 	<-l.done
-	l.logWG.Wait()
 }
 
-// configure writes the ID maps, attaches the network helper, sends the
-// plan and tells stage-2 to go.
+// configure writes the ID maps, attaches the network helper and tells init
+// to go.
 func (l *launch) configure() error {
 	p := l.p
+	var err error
 	if p.Maps.Ranges {
-		h, err := userns.FindHelpers()
-		if err == nil {
+		var h userns.Helpers
+		if h, err = userns.FindHelpers(); err == nil {
 			err = h.Install(l.pid, p.Maps)
 		}
-		if err != nil {
-			return fmt.Errorf("write ID maps of the user namespace: %w", err)
-		}
+	} else {
+		err = userns.WriteDirect(l.pid, p.Maps)
+	}
+	if err != nil {
+		return fmt.Errorf("write ID maps of the user namespace: %w", err)
 	}
 	l.phase("id maps written")
 	// The network helper attaches to the jail's namespaces from the host
-	// side, after the maps (it enters the user namespace) and before
-	// stage-2 sets anything up.
+	// side, after the maps (it enters the user namespace) and before init
+	// sets anything up.
 	net, err := netns.Start(l.pid, p.NetOpts)
 	if err != nil {
 		return fmt.Errorf("network %s: %w", p.Net, err)
 	}
 	l.net = net
-	var b []byte
-	if l.planJSON != nil {
-		r := <-l.planJSON
-		b, err = r.b, r.err
-	} else {
-		for i := range p.Mounts {
-			if p.Mounts[i].Kind == mount.File && p.Mounts[i].Source == resolvSource {
-				p.Mounts[i].Data = string(net.ResolvConf())
-			}
+	// "go": its bytes are the jail's resolv.conf when the plan writes the
+	// network helper's one.
+	msg := []byte("go")
+	for _, o := range p.Mounts {
+		if o.Kind == mount.File && o.Source == resolvSource {
+			msg = net.ResolvConf()
 		}
-		b, err = json.Marshal(p)
 	}
-	if err == nil {
-		_, err = l.planW.Write(b)
-	}
-	l.planW.Close()
-	l.planW = nil
-	if err != nil {
+	if len(msg) == 0 || len(msg) > goBufSize {
 		net.Stop()
-		return bug(fmt.Errorf("send plan: %w", err))
+		return bug(fmt.Errorf("go message of %d bytes", len(msg)))
 	}
-	l.phase("network ready, plan sent")
-	if err := send(l.syncP, Message{Kind: MsgGo}); err != nil {
+	if _, err := unix.Write(l.syncP, msg); err != nil {
 		net.Stop()
-		return fmt.Errorf("start stage-2: %w", err)
+		return fmt.Errorf("start the jail's init: %w", err)
 	}
+	l.phase("network ready, go sent")
 	return nil
-}
-
-func send(f *os.File, m Message) error {
-	return sendFD(f, m, -1)
-}
-
-// sendFD sends m, with fd attached as SCM_RIGHTS when fd >= 0.
-func sendFD(f *os.File, m Message, fd int) error {
-	b, err := json.Marshal(m)
-	if err != nil {
-		return err
-	}
-	var oob []byte
-	if fd >= 0 {
-		oob = unix.UnixRights(fd)
-	}
-	return unix.Sendmsg(int(f.Fd()), b, oob, nil, 0)
-}
-
-func recv(f *os.File) (Message, error) {
-	buf := make([]byte, 64<<10)
-	oob := make([]byte, unix.CmsgSpace(4))
-	n, oobn, _, _, err := unix.Recvmsg(int(f.Fd()), buf, oob, unix.MSG_CMSG_CLOEXEC)
-	if err != nil {
-		return Message{}, err
-	}
-	if n == 0 {
-		return Message{}, io.EOF
-	}
-	m := Message{FD: -1}
-	if oobn > 0 {
-		if cms, err := unix.ParseSocketControlMessage(oob[:oobn]); err == nil && len(cms) > 0 {
-			if fds, err := unix.ParseUnixRights(&cms[0]); err == nil && len(fds) > 0 {
-				m.FD = fds[0]
-			}
-		}
-	}
-	if err := json.Unmarshal(buf[:n], &m); err != nil {
-		return Message{}, fmt.Errorf("bad message from stage-2: %w", err)
-	}
-	return m, nil
-}
-
-// copyLog re-emits stage-2's log records: warnings and errors in warden's
-// own "warden: warning: ..." form, other records as they are.
-func copyLog(r io.ReadCloser, w io.Writer) {
-	defer r.Close()
-	sc := bufio.NewScanner(r)
-	for sc.Scan() {
-		if w == nil {
-			continue
-		}
-		line := sc.Text()
-		if rest, ok := strings.CutPrefix(line, "level=WARN msg="); ok {
-			line = "warden: warning: " + unquoteMsg(rest)
-		} else if rest, ok := strings.CutPrefix(line, "level=ERROR msg="); ok {
-			line = "warden: error: " + unquoteMsg(rest)
-		}
-		fmt.Fprintf(w, "%s\n", line)
-	}
-}
-
-// unquoteMsg turns `"text" k=v ...` (slog's text form) into `text (k=v ...)`.
-func unquoteMsg(s string) string {
-	msg, rest := s, ""
-	if strings.HasPrefix(s, `"`) {
-		if q, err := strconv.QuotedPrefix(s); err == nil {
-			msg, _ = strconv.Unquote(q)
-			rest = strings.TrimSpace(s[len(q):])
-		}
-	} else if i := strings.IndexByte(s, ' '); i > 0 {
-		msg, rest = s[:i], strings.TrimSpace(s[i+1:])
-	}
-	rest = strings.TrimSpace(strings.ReplaceAll(rest, "stage=stage2", ""))
-	if rest != "" {
-		return msg + " (" + rest + ")"
-	}
-	return msg
 }
 
 // inForeground reports whether stdin is a terminal whose foreground process

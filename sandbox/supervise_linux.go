@@ -2,30 +2,42 @@ package sandbox
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"os/signal"
+	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
 
+	"github.com/warden-sandbox/warden/sandbox/jailprog"
 	"github.com/warden-sandbox/warden/seccomp"
 )
 
-// supervise runs until stage-2 is reaped: it takes stage-2's messages,
-// forwards signals, enforces the timeout and answers seccomp notifications;
-// then it collects the figures of the run.
+// supervise runs until init is reaped: it takes init's messages, sends
+// signals to the payload, enforces the timeout and answers seccomp
+// notifications; then it collects the figures of the run.
 func (l *launch) supervise(sigs <-chan os.Signal) (*Result, error) {
 	p, res := l.p, l.res
-	msgs := make(chan Message, 4)
+	msgs := make(chan jailprog.Message, 4)
 	go func() {
 		defer close(msgs)
 		for {
-			m, err := recv(l.syncP)
+			m, err := jailprog.Recv(l.syncP)
+			if err == unix.EINTR {
+				continue
+			}
 			if err != nil {
 				return
 			}
 			msgs <- m
+		}
+	}()
+	defer func() {
+		if l.payloadFD >= 0 {
+			unix.Close(l.payloadFD)
 		}
 	}()
 	var stageErr *StageError
@@ -37,14 +49,11 @@ func (l *launch) supervise(sigs <-chan os.Signal) (*Result, error) {
 	}
 	timedOut := false
 	done := l.done
-	// Signals are held until stage-2 reports the payload started: before
-	// that, stage-2 may not catch them yet, and the kernel drops a
-	// signal to a namespace's init that has no handler for it
-	// (pid_namespaces(7)), or the runtime's default ends stage-2.
-	ready := false
+	// Signals are held until the payload exists; those that came before
+	// reach it then.
 	var held []os.Signal
 	gotExit := false
-	var initDied error // stage-2's wait status
+	var initDied error // init's wait status
 	for msgs != nil || done != nil {
 		select {
 		case m, ok := <-msgs:
@@ -53,25 +62,27 @@ func (l *launch) supervise(sigs <-chan os.Signal) (*Result, error) {
 				continue
 			}
 			switch m.Kind {
-			case MsgNotify:
+			case jailprog.MsgNotify:
 				audit.start(m.FD, p.seccompProfile)
-			case MsgReady:
+			case jailprog.MsgStarted:
 				l.phase("payload started")
-				// Stage-2 forwards signals from now on; those that came
-				// before reach the payload now.
-				ready = true
+				l.started(m)
 				for _, s := range held {
-					unix.Kill(l.pid, s.(syscall.Signal))
+					l.signal(s.(syscall.Signal))
 				}
 				held = nil
-			case MsgStopped:
+			case jailprog.MsgStopped:
 				l.jobStop()
-			case MsgError:
-				stageErr = m.Error
-			case MsgExit:
+			case jailprog.MsgError:
+				stageErr = l.stageError(m)
+			case jailprog.MsgExit:
 				gotExit = true
 				l.phase("payload exited")
-				res.Usage = m.Usage
+				res.Usage = &Usage{
+					UserUsec:   m.Rusage.Utime.Sec*1e6 + m.Rusage.Utime.Usec,
+					SystemUsec: m.Rusage.Stime.Sec*1e6 + m.Rusage.Stime.Usec,
+					MaxRSSKiB:  m.Rusage.Maxrss,
+				}
 				ws := syscall.WaitStatus(m.Status)
 				if ws.Signaled() {
 					res.Ending, res.Signal = EndSignal, ws.Signal()
@@ -83,16 +94,20 @@ func (l *launch) supervise(sigs <-chan os.Signal) (*Result, error) {
 				} else {
 					res.Ending, res.Code, res.Signal = EndExit, ws.ExitStatus(), 0
 				}
+			default:
+				if m.FD >= 0 {
+					unix.Close(m.FD)
+				}
 			}
 		case werr := <-done:
-			// stage-2 is reaped; its own status carries nothing the
-			// "exit" message did not (it exits 0 after "exit", 1 after
-			// "error", or died of a signal with the whole jail) unless
-			// it sent neither: then init itself failed, which is said.
+			// init is reaped; its own status carries nothing the "exit"
+			// message did not (it exits 0 after "exit", 1 after "error",
+			// or was killed with the whole jail) unless it sent neither:
+			// then init itself failed, which is said.
 			done = nil
 			initDied = werr
 		case s := <-sigs:
-			if !ready {
+			if l.payloadFD < 0 {
 				held = append(held, s)
 				continue
 			}
@@ -105,13 +120,13 @@ func (l *launch) supervise(sigs <-chan os.Signal) (*Result, error) {
 				// now brought to the foreground with fg: the payload
 				// gets the terminal, as after a Ctrl-Z and fg.
 				p.Foreground = true
-				send(l.syncP, Message{Kind: MsgContinue, Status: 1})
+				l.resume(true)
 				continue
 			}
-			unix.Kill(l.pid, s.(syscall.Signal))
+			l.signal(s.(syscall.Signal))
 		case <-timeout:
 			timedOut, timeout = true, nil
-			unix.Kill(l.pid, unix.SIGTERM)
+			l.signal(unix.SIGTERM)
 			grace = time.After(p.KillGrace)
 		case <-grace:
 			grace = nil
@@ -120,8 +135,7 @@ func (l *launch) supervise(sigs <-chan os.Signal) (*Result, error) {
 			unix.Kill(l.pid, unix.SIGKILL)
 		}
 	}
-	l.logWG.Wait()
-	l.phase("stage-2 reaped")
+	l.phase("init reaped")
 	l.collect(audit)
 	if !gotExit && stageErr == nil && !timedOut && res.Ending != EndOOM && res.Ending != EndPidsLimit {
 		// Neither "exit" nor "error", and no limit explains it: init
@@ -142,6 +156,84 @@ func (l *launch) supervise(sigs <-chan os.Signal) (*Result, error) {
 		res.Ending = EndTimeout
 	}
 	return res, nil
+}
+
+// started takes the "started" message: the payload's pidfd, its pid in
+// warden's pid namespace (from the pidfd's fdinfo), and init's marks.
+func (l *launch) started(m jailprog.Message) {
+	l.payloadFD = m.FD
+	if m.FD >= 0 {
+		l.payloadPid = pidfdPid(m.FD)
+	}
+	for _, mark := range l.child.Marks(m) {
+		if mark == markCwdFallback {
+			l.res.Warnings = append(l.res.Warnings, Warning{What: "the current directory is not visible in the jail",
+				Reason: "running in " + l.p.CwdFallback + " instead of " + l.p.Cwd, Loud: true})
+		}
+	}
+}
+
+// stageError turns an "error" message into the error the user sees.
+func (l *launch) stageError(m jailprog.Message) *StageError {
+	stage, path, detail, errno := l.child.Error(m)
+	se := &StageError{Step: stage, Op: detail, Path: path, Errno: errno}
+	if stage == "mount" {
+		se.Detail = detail
+	}
+	return se
+}
+
+// signal sends sig to the payload through its pidfd: no pid reuse can
+// redirect it.
+func (l *launch) signal(sig syscall.Signal) {
+	if l.payloadFD < 0 {
+		return
+	}
+	unix.PidfdSendSignal(l.payloadFD, sig, nil, 0)
+	// A stopped payload acts on SIGTERM or SIGHUP only once it runs again:
+	// continue it, as systemd and a shell's kill do, so that a timeout or
+	// `kill` of warden is not left pending.
+	if sig == syscall.SIGTERM || sig == syscall.SIGHUP {
+		unix.PidfdSendSignal(l.payloadFD, unix.SIGCONT, nil, 0)
+	}
+}
+
+// resume continues the payload's process group after warden was resumed;
+// with fg it first gets the terminal's foreground back.
+func (l *launch) resume(fg bool) {
+	if fg && l.payloadPid > 0 {
+		if err := setForeground(l.payloadPid); err != nil && l.logw != nil {
+			fmt.Fprintf(l.logw, "warden: warning: give the terminal back to the command: %v\n", err)
+		}
+	}
+	if l.payloadPid > 0 {
+		unix.Kill(-l.payloadPid, unix.SIGCONT)
+	}
+}
+
+// pidfdPid reads the pid a pidfd refers to, in warden's pid namespace
+// (proc(5), /proc/PID/fdinfo: "Pid:").
+func pidfdPid(fd int) int {
+	b, err := os.ReadFile("/proc/self/fdinfo/" + strconv.Itoa(fd))
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "Pid:"); ok {
+			n, _ := strconv.Atoi(strings.TrimSpace(v))
+			return n
+		}
+	}
+	return 0
+}
+
+// setForeground makes pgid the terminal's foreground process group.
+// tcsetpgrp(3) from a background process group stops the caller with
+// SIGTTOU unless it is ignored.
+func setForeground(pgid int) error {
+	signal.Ignore(syscall.SIGTTOU)
+	defer signal.Reset(syscall.SIGTTOU)
+	return unix.IoctlSetPointerInt(0, unix.TIOCSPGRP, pgid)
 }
 
 // collect gathers the network, seccomp and cgroup figures of a finished run.
@@ -224,9 +316,8 @@ func (a *auditRun) stop() {
 // that read from (SIGTTIN) or wrote to (SIGTTOU) the terminal. warden
 // takes the terminal back for its own process group if the payload had it
 // and stops itself, as a shell job does, so the caller's shell regains
-// control. When the shell resumes it (fg or bg), warden tells stage-2,
-// which resumes the payload and, in the foreground case, hands it the
-// terminal.
+// control. When the shell resumes it (fg or bg), warden resumes the
+// payload and, in the foreground case, hands it the terminal first.
 func (l *launch) jobStop() {
 	if l.p.Foreground {
 		restoreForeground(true)
@@ -235,7 +326,7 @@ func (l *launch) jobStop() {
 		// gave warden the terminal (the shell sends no SIGCONT to a job
 		// that runs): hand it on, no stop needed.
 		l.p.Foreground = true
-		send(l.syncP, Message{Kind: MsgContinue, Status: 1})
+		l.resume(true)
 		return
 	} else if !shellCanResume() {
 		// No job-control shell above warden would ever resume it: the
@@ -252,20 +343,20 @@ func (l *launch) jobStop() {
 	unix.Kill(unix.Getpid(), unix.SIGSTOP)
 	<-cont
 	// The same SIGCONT also reaches the forwarding channel; passed on,
-	// it could wake the payload before stage-2 has handed it the
-	// terminal, and a read would stop it again. The continue message
-	// below wakes it instead.
+	// it could wake the payload before warden has handed it the
+	// terminal, and a read would stop it again. resume below wakes it
+	// instead.
 	l.resumes++
 	// Resumed: by fg when the terminal is ours again, else by bg (the
 	// payload then runs on in the background of the caller's shell).
-	fg := 0
+	fg := false
 	if pg, err := unix.IoctlGetInt(0, unix.TIOCGPGRP); err == nil && pg == unix.Getpgrp() {
-		fg = 1
+		fg = true
 	}
 	// At the end warden hands the terminal back to its own group only if
 	// it still has it.
-	l.p.Foreground = fg == 1
-	send(l.syncP, Message{Kind: MsgContinue, Status: fg})
+	l.p.Foreground = fg
+	l.resume(fg)
 }
 
 // shellCanResume reports whether warden's parent is in another process

@@ -3,6 +3,7 @@ package userns
 import (
 	"bytes"
 	"fmt"
+	"os"
 	"os/exec"
 	"strconv"
 	"strings"
@@ -57,6 +58,29 @@ func run(bin string, pid int, maps []IDMap) error {
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Run(); err != nil {
 		return fmt.Errorf("%s %d: %w: %s", bin, pid, err, strings.TrimSpace(out.String()))
+	}
+	return nil
+}
+
+// WriteDirect writes m (a one-id map, Ranges false) into the user namespace
+// of pid itself: uid_map, "deny" to setgroups, then gid_map. An unprivileged
+// writer may map only its own ids and must deny setgroups(2) before it
+// writes gid_map (user_namespaces(7)). The process must be waiting.
+func WriteDirect(pid int, m Maps) error {
+	dir := "/proc/" + strconv.Itoa(pid) + "/"
+	lines := func(maps []IDMap) string {
+		var b strings.Builder
+		for _, l := range maps {
+			b.WriteString(l.String() + "\n")
+		}
+		return b.String()
+	}
+	for _, f := range []struct{ name, data string }{
+		{"uid_map", lines(m.UID)}, {"setgroups", "deny"}, {"gid_map", lines(m.GID)},
+	} {
+		if err := os.WriteFile(dir+f.name, []byte(f.data), 0); err != nil {
+			return fmt.Errorf("write %s: %w", f.name, err)
+		}
 	}
 	return nil
 }

@@ -337,8 +337,6 @@ func fail(stderr io.Writer, err error, hints ...string) int {
 	return exitWarden
 }
 
-func stage2() int { return sandbox.Stage2Main() }
-
 // printStats is --stats: one short summary, like systemd-run --wait.
 func printStats(w io.Writer, r *sandbox.Result) {
 	fmt.Fprintf(w, "warden: ended: %s", r.Ending)

@@ -1,0 +1,241 @@
+package jailprog
+
+import (
+	"fmt"
+	"syscall"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+// The runtime's fork hooks, as package syscall and gVisor use them:
+// beforeFork blocks every signal on this thread and marks the goroutine so
+// that any attempt to grow its stack fails loudly; afterFork undoes both in
+// the parent. The child never returns to the runtime, so it needs no hook:
+// its program resets every signal disposition and the mask itself.
+//
+//go:linkname beforeFork syscall.runtime_BeforeFork
+func beforeFork()
+
+//go:linkname afterFork syscall.runtime_AfterFork
+func afterFork()
+
+// Spec is what Start needs.
+type Spec struct {
+	// Init is the jail init's program: it ends where the payload is
+	// forked. Payload is the payload's: it ends with OpExec.
+	Init, Payload *Program
+	// Cloneflags are the namespaces (CLONE_NEW*).
+	Cloneflags uintptr
+	// CgroupFD is the cgroup the jail is born in (CLONE_INTO_CGROUP), -1
+	// for none.
+	CgroupFD int
+	// SyncFD is the child's number of its end of the sync socket after the
+	// program's fd setup; PassFDs the number of fds passed to the payload
+	// (3 ... 3+PassFDs-1 in init).
+	SyncFD  int
+	PassFDs int
+}
+
+// Child is a jail's init, started by Start.
+type Child struct {
+	init, payload *image
+	spec          Spec
+
+	// What the child writes and sends: all set up before the clone.
+	msg    Message
+	iov    unix.Iovec
+	hdr    unix.Msghdr
+	cmsg   []byte
+	fdSlot *int32
+	ws     int32
+	ru     unix.Rusage
+
+	initArgs, payloadArgs cloneArgs
+	initPidfd, payPidfd   int32
+
+	// Pid is init's pid (in warden's pid namespace), PidFD a pidfd of it.
+	Pid, PidFD int
+	// InCgroup says the child was born in Spec.CgroupFD's cgroup; false
+	// when clone3 was refused and the caller must move it there.
+	InCgroup bool
+}
+
+// New links the programs and prepares the clone; nothing is started.
+func New(s Spec) *Child {
+	c := &Child{init: link(s.Init), payload: link(s.Payload), spec: s, PidFD: -1}
+	c.init.child, c.payload.child = c, c
+	c.cmsg = make([]byte, unix.CmsgSpace(4))
+	h := (*unix.Cmsghdr)(unsafe.Pointer(&c.cmsg[0]))
+	h.Level, h.Type = unix.SOL_SOCKET, unix.SCM_RIGHTS
+	h.SetLen(unix.CmsgLen(4))
+	c.fdSlot = (*int32)(unsafe.Pointer(&c.cmsg[unix.CmsgLen(0)]))
+	c.iov.Base = (*byte)(unsafe.Pointer(&c.msg))
+	c.iov.SetLen(wireSize)
+	c.hdr.Iov = &c.iov
+	c.hdr.SetIovlen(1)
+	c.hdr.Control = &c.cmsg[0]
+
+	c.initArgs = cloneArgs{
+		flags:      uint64(s.Cloneflags) | unix.CLONE_PIDFD,
+		pidfd:      uint64(uintptr(unsafe.Pointer(&c.initPidfd))),
+		exitSignal: uint64(unix.SIGCHLD),
+	}
+	if s.CgroupFD >= 0 {
+		c.initArgs.flags |= unix.CLONE_INTO_CGROUP
+		c.initArgs.cgroup = uint64(s.CgroupFD)
+	}
+	c.payloadArgs = cloneArgs{
+		flags:      unix.CLONE_PIDFD,
+		pidfd:      uint64(uintptr(unsafe.Pointer(&c.payPidfd))),
+		exitSignal: uint64(unix.SIGCHLD),
+	}
+	return c
+}
+
+// Start clones the jail's init into its namespaces. The child runs the
+// init program (which waits for the parent's "go" before it touches
+// anything), forks the payload, which runs the payload program up to its
+// execve, and then reaps until the payload has exited.
+//
+// Preconditions:
+//   - The calling goroutine is locked to its thread (runtime.LockOSThread)
+//     and stays so until the child is reaped: the program sets
+//     PR_SET_PDEATHSIG, which fires when the creating thread exits.
+//
+//go:norace
+//go:nocheckptr
+func (c *Child) Start() error {
+	beforeFork()
+	r1, _, e := syscall.RawSyscall6(unix.SYS_CLONE3, uintptr(unsafe.Pointer(&c.initArgs)), unsafe.Sizeof(c.initArgs), 0, 0, 0, 0)
+	if e == 0 && r1 == 0 {
+		c.main() // never returns
+	}
+	c.InCgroup = c.spec.CgroupFD >= 0
+	if e == syscall.ENOSYS {
+		// A seccomp filter around warden refuses clone3 (as warden's own
+		// profiles do): clone(2), and the caller moves the child into its
+		// cgroup before it lets it go.
+		flags := uintptr(c.initArgs.flags&^unix.CLONE_INTO_CGROUP) | uintptr(c.initArgs.exitSignal)
+		r1, _, e = syscall.RawSyscall6(unix.SYS_CLONE, flags, 0, uintptr(unsafe.Pointer(&c.initPidfd)), 0, 0, 0)
+		if e == 0 && r1 == 0 {
+			c.main()
+		}
+		c.InCgroup = false
+	}
+	afterFork()
+	if e != 0 {
+		return fmt.Errorf("clone3: %w", e)
+	}
+	c.Pid, c.PidFD = int(r1), int(c.initPidfd)
+	unix.CloseOnExec(c.PidFD)
+	return nil
+}
+
+// main is the child: the jail's init.
+//
+//go:nosplit
+//go:norace
+//go:nocheckptr
+func (c *Child) main() {
+	if i, e := c.init.run(); e != 0 {
+		c.send(MsgError, 0, int32(i), int32(e), -1)
+		exit(1)
+	}
+	pid, e := clone(&c.payloadArgs)
+	if e != 0 {
+		c.send(MsgError, 0, StepFork, int32(e), -1)
+		exit(1)
+	}
+	if pid == 0 {
+		i, e := c.payload.run()
+		c.send(MsgError, 1, int32(i), int32(e), -1)
+		exit(127)
+	}
+	c.msg.Pid, c.msg.Marks = int32(pid), c.init.marks
+	c.send(MsgStarted, 0, 0, 0, int(c.payPidfd))
+	syscall.RawSyscall6(unix.SYS_CLOSE, uintptr(c.payPidfd), 0, 0, 0, 0, 0)
+	if n := c.spec.PassFDs; n > 0 {
+		// The payload has its own copies; init keeps none.
+		syscall.RawSyscall6(unix.SYS_CLOSE_RANGE, 3, uintptr(3+n-1), 0, 0, 0, 0)
+	}
+	// Reap every process of the jail. Init has no signal handlers, so the
+	// kernel discards every signal sent to it from inside its pid
+	// namespace (pid_namespaces(7)): nothing in the jail can stop, crash
+	// or confuse it.
+	var status int32
+	for {
+		w, _, e := syscall.RawSyscall6(unix.SYS_WAIT4, ^uintptr(0), uintptr(unsafe.Pointer(&c.ws)), unix.WUNTRACED,
+			uintptr(unsafe.Pointer(&c.ru)), 0, 0)
+		if e == syscall.EINTR {
+			continue
+		}
+		if e != 0 {
+			break // ECHILD: nothing left
+		}
+		if c.ws&0xff == 0x7f { // WIFSTOPPED
+			if w == pid {
+				c.msg.Status = (c.ws >> 8) & 0xff
+				c.send(MsgStopped, 0, 0, 0, -1)
+			}
+			continue
+		}
+		if w == pid {
+			status = c.ws
+			c.msg.Rusage = c.ru
+			// The payload is done: nothing else of the jail may outlive
+			// it. kill(-1) from init reaches every process in its pid
+			// namespace but itself (kill(2)).
+			syscall.RawSyscall6(unix.SYS_KILL, ^uintptr(0), uintptr(unix.SIGKILL), 0, 0, 0, 0)
+		}
+	}
+	c.msg.Status = status
+	c.send(MsgExit, 0, 0, 0, -1)
+	exit(0)
+}
+
+// send sends one message on the sync socket, with fd when fd >= 0.
+//
+//go:nosplit
+//go:norace
+//go:nocheckptr
+func (c *Child) send(kind uint32, prog uint32, step, errno int32, fd int) {
+	c.msg.Kind, c.msg.Prog, c.msg.Step, c.msg.Errno = kind, prog, step, errno
+	if fd >= 0 {
+		*c.fdSlot = int32(fd)
+		c.hdr.Controllen = uint64(len(c.cmsg))
+	} else {
+		c.hdr.Controllen = 0
+	}
+	for {
+		_, _, e := syscall.RawSyscall6(unix.SYS_SENDMSG, uintptr(c.spec.SyncFD), uintptr(unsafe.Pointer(&c.hdr)), unix.MSG_NOSIGNAL, 0, 0, 0)
+		if e != syscall.EINTR {
+			return
+		}
+	}
+}
+
+// Error turns an error message into what failed, from the programs.
+func (c *Child) Error(m Message) (stage, path, detail string, errno syscall.Errno) {
+	errno = syscall.Errno(m.Errno)
+	if m.Step == StepFork {
+		return "exec", "", "fork the payload (clone3)", errno
+	}
+	p := c.spec.Init
+	if m.Prog == 1 {
+		p = c.spec.Payload
+	}
+	stage, path, detail = p.Describe(int(m.Step))
+	return stage, path, detail, errno
+}
+
+// Marks names the marks init's program set, from a "started" message.
+func (c *Child) Marks(m Message) []string {
+	var names []string
+	for i, n := range c.spec.Init.Marks {
+		if m.Marks&(1<<i) != 0 {
+			names = append(names, n)
+		}
+	}
+	return names
+}

@@ -1,0 +1,198 @@
+package jailprog
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+	"syscall"
+)
+
+// ArgKind says how a step's argument is found when the step runs.
+type ArgKind uint8
+
+const (
+	Imm     ArgKind = iota // the value itself
+	Reg                    // the value in register V (an fd an earlier step returned)
+	Buf                    // the address of buffer V (a string, a struct, a BPF program)
+	RegAddr                // the address of register V (for calls that take a pointer to an int)
+	List                   // the address of a NULL-terminated array of the strings in Lists[V]
+)
+
+// Arg is one argument of a step.
+type Arg struct {
+	Kind ArgKind
+	V    uintptr
+	// Show is how the listing prints the argument.
+	Show string
+}
+
+// Pseudo-ops: steps the executor carries out itself, numbered above every
+// system call.
+const (
+	pseudo = 1 << 20
+	// OpGoto continues at Step.Jump.
+	OpGoto = pseudo + iota
+	// OpClose closes the fd in register Args[0] if it holds one, and marks
+	// the register empty (-1). It never fails.
+	OpClose
+	// OpMark sets bit Args[0] of the marks the parent receives with
+	// "started" (Program.Marks names them).
+	OpMark
+	// OpStore copies register Args[0] into the 4 bytes at buffer Args[1]
+	// (an fd into an SCM_RIGHTS message).
+	OpStore
+	// OpExec is execve(2) over a list of candidate paths, as execvpe(3)
+	// searches PATH: Args[0] is a NULL-terminated array of paths, Args[1]
+	// argv, Args[2] envp. A missing candidate (ENOENT, ENOTDIR, ESTALE,
+	// ENODEV, ETIMEDOUT) or an unexecutable one (EACCES) tries the next;
+	// any other error stops the search. It fails with EACCES when some
+	// candidate was not executable, else ENOENT.
+	OpExec
+	// OpSigDefault resets the disposition of every signal (1-64) to
+	// SIG_DFL with rt_sigaction(2); SIGKILL and SIGSTOP refuse (EINVAL),
+	// which is not a failure.
+	OpSigDefault
+	// OpNotify sends the fd in register Args[0] to the parent as a
+	// "notify" message (the seccomp listener of --seccomp-audit).
+	OpNotify
+)
+
+// Step is one system call (or pseudo-op) of a jail program.
+type Step struct {
+	Nr   uintptr // system call number, or an Op* pseudo-op
+	Name string  // the call's name, for the listing
+	Args []Arg   // at most six
+	// Out is the register that receives the result, -1 for none.
+	Out int
+	// Guard skips the step when register Guard is empty (< 0); -1: never.
+	Guard int
+	// OkErrno is an errno that is not a failure: Out is set empty (-1) and
+	// the run goes on at Jump (at the next step when Jump is 0).
+	OkErrno syscall.Errno
+	Jump    int
+	// NonZero makes a result of 0 a failure (EPIPE): a read that must get
+	// data (the parent's "go").
+	NonZero bool
+
+	// Stage, Path and Detail describe the step in errors the user sees:
+	// Stage is the part of the setup ("mount", "hostname", "exec", ...),
+	// Path the file it concerns, Detail what it was doing, for example the
+	// mount op ("bind ro /usr -> /usr: open source").
+	Stage, Path, Detail string
+}
+
+// Program is a flat list of steps with fd registers. Everything a step
+// points to is in Bufs, allocated before the child exists: the child that
+// runs the program never allocates.
+type Program struct {
+	Steps []Step
+	Bufs  [][]byte
+	// NRegs is the number of registers the steps use.
+	NRegs int
+	// Marks names the bits OpMark sets.
+	Marks []string
+	// Lists are arrays of strings (argv, envp), each a list of indices
+	// into Bufs.
+	Lists [][]int
+	// Relocs are pointers inside buffers (a sock_fprog's filter), written
+	// when the program is linked.
+	Relocs []Reloc
+}
+
+// Reloc asks the linker to write the address of buffer Target at byte Off
+// of buffer Buf.
+type Reloc struct{ Buf, Off, Target int }
+
+// MaxRegs is the number of registers a program may use.
+const MaxRegs = 256
+
+// String lists the program, one step a line:
+//
+//	  7  r2 = open_tree(AT_FDCWD, "/usr", OPEN_TREE_CLONE|AT_RECURSIVE|OPEN_TREE_CLOEXEC)
+//	  8  if r2: mount_setattr(r2, "", AT_EMPTY_PATH|AT_RECURSIVE, {set: RDONLY|NOSUID}, 32)
+func (p *Program) String() string {
+	var b strings.Builder
+	width := len(strconv.Itoa(len(p.Steps)))
+	for i, s := range p.Steps {
+		fmt.Fprintf(&b, "%*d  %s\n", width, i, s.String())
+	}
+	return b.String()
+}
+
+// String renders one step.
+func (s Step) String() string {
+	var b strings.Builder
+	if s.Guard >= 0 {
+		fmt.Fprintf(&b, "if r%d: ", s.Guard)
+	}
+	switch s.Nr {
+	case OpGoto:
+		fmt.Fprintf(&b, "goto %d", s.Jump)
+		return b.String()
+	case OpMark:
+		fmt.Fprintf(&b, "mark %s", s.Args[0].Show)
+		return b.String()
+	case OpSigDefault:
+		b.WriteString("rt_sigaction(1…64, {SIG_DFL}, NULL, 8)  [every signal; EINVAL ok]")
+		return b.String()
+	case OpNotify:
+		fmt.Fprintf(&b, "sendmsg(sync, {notify}, SCM_RIGHTS %s)", s.Args[0].Show)
+		return b.String()
+	}
+	if s.Out >= 0 {
+		fmt.Fprintf(&b, "r%d = ", s.Out)
+	}
+	b.WriteString(s.Name)
+	b.WriteByte('(')
+	for i, a := range s.Args {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString(a.Show)
+	}
+	b.WriteByte(')')
+	if s.NonZero {
+		b.WriteString("  [0 fails]")
+	}
+	if s.OkErrno != 0 {
+		name := errnoName(s.OkErrno)
+		switch {
+		case s.Jump > 0:
+			fmt.Fprintf(&b, "  [%s: goto %d]", name, s.Jump)
+		case s.Out >= 0:
+			fmt.Fprintf(&b, "  [%s: r%d = none]", name, s.Out)
+		default:
+			fmt.Fprintf(&b, "  [%s ok]", name)
+		}
+	}
+	return b.String()
+}
+
+func errnoName(e syscall.Errno) string {
+	names := map[syscall.Errno]string{syscall.ENOENT: "ENOENT", syscall.EEXIST: "EEXIST", syscall.EINVAL: "EINVAL",
+		syscall.EACCES: "EACCES", syscall.EROFS: "EROFS", syscall.EPERM: "EPERM"}
+	if n, ok := names[e]; ok {
+		return n
+	}
+	return "errno " + strconv.Itoa(int(e))
+}
+
+// Describe names step i of p for an error message: the stage, what the
+// step did, and the call with its arguments.
+func (p *Program) Describe(i int) (stage, path, detail string) {
+	if i < 0 || i >= len(p.Steps) {
+		return "setup", "", fmt.Sprintf("step %d of %d", i, len(p.Steps))
+	}
+	s := p.Steps[i]
+	call := s.Name
+	if s.Nr == OpExec {
+		call = "execve"
+	}
+	d := s.Detail
+	if d == "" {
+		d = call
+	} else {
+		d += " (" + call + ")"
+	}
+	return s.Stage, s.Path, d
+}

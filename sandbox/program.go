@@ -1,0 +1,236 @@
+package sandbox
+
+import (
+	"encoding/binary"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/warden-sandbox/warden/sandbox/jailprog"
+	"github.com/warden-sandbox/warden/seccomp"
+)
+
+// markCwdFallback is the mark init's program sets when the current
+// directory was not visible in the jail and it went to Plan.CwdFallback.
+const markCwdFallback = "cwd-fallback"
+
+// goBufSize bounds the parent's "go" message (the network helper's
+// resolv.conf).
+const goBufSize = 16 << 10
+
+// Programs compiles p into the jail's two programs: init's (fds, "go", host
+// name, loopback, mounts, pivot_root, working directory) and the payload's
+// (process group, terminal, rlimits, capabilities, no_new_privs, seccomp
+// last, execve). syncFD is the number of the child's end of the sync socket
+// in warden; the programs move it after the passed fds.
+func Programs(p *Plan, syncFD int) (init, payload *jailprog.Program, err error) {
+	init, err = initProgram(p, syncFD)
+	if err != nil {
+		return nil, nil, err
+	}
+	payload, err = payloadProgram(p)
+	return init, payload, err
+}
+
+func initProgram(p *Plan, syncFD int) (*jailprog.Program, error) {
+	b := jailprog.NewBuilder()
+	goBuf := b.NewBuf(goBufSize)
+	goLen := b.Prologue(syncFD, p.PassFDs, goBuf)
+	// "warden-init" in ps instead of "warden".
+	b.Context("init", "", "name")
+	b.Call(unix.SYS_PRCTL, "prctl", jailprog.I(unix.PR_SET_NAME, "PR_SET_NAME"), b.Str("warden-init"))
+	// Its own process group: job control aimed at warden's group (a
+	// shell's kill -STOP %1) does not stop the jail's init.
+	b.Call(unix.SYS_SETPGID, "setpgid", jailprog.Int(0), jailprog.Int(0))
+	b.Context("hostname", p.Hostname, "sethostname")
+	b.Call(unix.SYS_SETHOSTNAME, "sethostname", b.Str(p.Hostname), jailprog.Int(len(p.Hostname)))
+	if p.Cloneflags&syscall.CLONE_NEWNET != 0 {
+		// "lo" of the new network namespace up, with one ioctl instead
+		// of ip(8).
+		b.Context("network", "lo", "SIOCSIFFLAGS lo up")
+		s := b.Reg()
+		b.Call(unix.SYS_SOCKET, "socket", jailprog.I(unix.AF_INET, "AF_INET"),
+			jailprog.I(unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, "SOCK_DGRAM|SOCK_CLOEXEC"), jailprog.Int(0)).Out = s
+		ifr := make([]byte, unix.IFNAMSIZ+24)
+		copy(ifr, "lo")
+		binary.NativeEndian.PutUint16(ifr[unix.IFNAMSIZ:], unix.IFF_UP|unix.IFF_LOOPBACK|unix.IFF_RUNNING)
+		b.Call(unix.SYS_IOCTL, "ioctl", jailprog.R(s), jailprog.I(unix.SIOCSIFFLAGS, "SIOCSIFFLAGS"),
+			b.Bytes(ifr, `{"lo", IFF_UP|IFF_LOOPBACK|IFF_RUNNING}`))
+		b.Close(s)
+	}
+	b.Mounts(p.Mounts, p.Scratch, jailprog.Dynamic{Source: resolvSource, Buf: goBuf, Len: goLen})
+	b.Context("chdir", p.Cwd, "chdir")
+	s := b.Call(unix.SYS_CHDIR, "chdir", b.Str(p.Cwd))
+	if p.CwdFallback != "" {
+		// The caller's current directory is not part of this jail's view
+		// (a policy that does not bind it): run in the fallback instead,
+		// and the parent says so.
+		s.OkErrno = syscall.ENOENT
+		g := b.Goto()
+		s.Jump = b.Here()
+		b.Mark(markCwdFallback)
+		b.Context("chdir", p.CwdFallback, "chdir")
+		b.Call(unix.SYS_CHDIR, "chdir", b.Str(p.CwdFallback))
+		g.Jump = b.Here()
+	}
+	// Non-dumpable: processes of the jail (same uid) cannot ptrace init or
+	// open its /proc/1/mem, fds or exe (ptrace(2), "access mode checks");
+	// the payload also has no CAP_SYS_PTRACE to override it. Set last:
+	// the parent writes the ID maps and the network helper opens
+	// /proc/PID/ns/net before "go", which non-dumpable would refuse.
+	b.Context("prctl", "", "PR_SET_DUMPABLE")
+	b.Call(unix.SYS_PRCTL, "prctl", jailprog.I(unix.PR_SET_DUMPABLE, "PR_SET_DUMPABLE"), jailprog.Int(0))
+	return b.Program()
+}
+
+func payloadProgram(p *Plan) (*jailprog.Program, error) {
+	b := jailprog.NewBuilder()
+	b.Context("terminal", "", "process group")
+	sigset := func(sigs ...syscall.Signal) jailprog.Arg {
+		var m uint64
+		var names []string
+		for _, s := range sigs {
+			m |= 1 << (uint(s) - 1)
+			names = append(names, unix.SignalName(s))
+		}
+		buf := make([]byte, 8)
+		binary.NativeEndian.PutUint64(buf, m)
+		return b.Bytes(buf, "{"+strings.Join(names, ",")+"}")
+	}
+	if p.Foreground {
+		// tcsetpgrp(3) from a background process group raises SIGTTOU
+		// unless it is blocked; the payload blocks it for the call only.
+		b.Call(unix.SYS_RT_SIGPROCMASK, "rt_sigprocmask", jailprog.I(unix.SIG_SETMASK, "SIG_SETMASK"), sigset(syscall.SIGTTOU), jailprog.Null, jailprog.Int(8))
+	}
+	b.Call(unix.SYS_SETPGID, "setpgid", jailprog.Int(0), jailprog.Int(0))
+	if p.Foreground {
+		b.Context("terminal", "", "take the terminal's foreground")
+		r := b.Reg()
+		b.Call(unix.SYS_GETPID, "getpid").Out = r
+		b.Call(unix.SYS_IOCTL, "ioctl", jailprog.Int(0), jailprog.I(unix.TIOCSPGRP, "TIOCSPGRP"), jailprog.RAddr(r))
+		b.Call(unix.SYS_RT_SIGPROCMASK, "rt_sigprocmask", jailprog.I(unix.SIG_SETMASK, "SIG_SETMASK"), sigset(), jailprog.Null, jailprog.Int(8))
+	}
+	// Rlimits before capabilities (raising a hard limit needs
+	// CAP_SYS_RESOURCE) and long before seccomp, so a profile that denies
+	// prlimit64 cannot break the run.
+	for _, r := range p.Rlimits {
+		b.Context("rlimit", r.Name, "prlimit64")
+		buf := make([]byte, 16)
+		binary.NativeEndian.PutUint64(buf, r.Soft)
+		binary.NativeEndian.PutUint64(buf[8:], r.Hard)
+		b.Call(unix.SYS_PRLIMIT64, "prlimit64", jailprog.Int(0), jailprog.I(uintptr(r.Resource), "RLIMIT_"+strings.ToUpper(r.Name)),
+			b.Bytes(buf, fmt.Sprintf("{%s, %s}", rlimitValue(r.Soft), rlimitValue(r.Hard))), jailprog.Null)
+	}
+	dropCapabilities(b, p.Caps)
+	// no_new_privs: setuid/setgid bits and file capabilities grant nothing
+	// on exec, and it is required to load a seccomp filter unprivileged.
+	b.Context("no_new_privs", "", "PR_SET_NO_NEW_PRIVS")
+	b.Call(unix.SYS_PRCTL, "prctl", jailprog.I(unix.PR_SET_NO_NEW_PRIVS, "PR_SET_NO_NEW_PRIVS"), jailprog.Int(1), jailprog.Int(0), jailprog.Int(0), jailprog.Int(0))
+	if len(p.Seccomp) > 0 {
+		// seccomp last: the filter need not allow anything warden does
+		// before this point (bubblewrap and runc do the same).
+		ins, err := seccomp.Decode(p.Seccomp)
+		if err != nil || len(ins) == 0 || len(ins) > 0xffff {
+			return nil, bug(fmt.Errorf("seccomp program of %d instructions: %v", len(ins), err))
+		}
+		b.Context("seccomp", p.SeccompName, "seccomp(SECCOMP_SET_MODE_FILTER)")
+		filter := b.Bytes(p.Seccomp, fmt.Sprintf("<%d instructions: %s>", len(ins), p.SeccompName))
+		fprog := make([]byte, 16) // struct sock_fprog: len, then the filter's address
+		binary.NativeEndian.PutUint16(fprog, uint16(len(ins)))
+		fp := b.Bytes(fprog, fmt.Sprintf("{%d, <%s>}", len(ins), p.SeccompName))
+		b.Pointer(fp, 8, filter)
+		flags, show := uintptr(0), "0"
+		if p.SeccompAudit {
+			flags, show = unix.SECCOMP_FILTER_FLAG_NEW_LISTENER, "SECCOMP_FILTER_FLAG_NEW_LISTENER"
+		}
+		s := b.Call(unix.SYS_SECCOMP, "seccomp", jailprog.I(unix.SECCOMP_SET_MODE_FILTER, "SECCOMP_SET_MODE_FILTER"), jailprog.I(flags, show), fp)
+		if p.SeccompAudit {
+			// The supervisor lives outside the jail: the payload cannot
+			// reach it, and it reads /proc of the host.
+			r := b.Reg()
+			s.Out = r
+			b.Context("seccomp", "", "send the listener fd")
+			b.Notify(r)
+			b.Close(r)
+		}
+	}
+	b.Context("exec", p.Argv[0], "")
+	b.Exec(execCandidates(p.Argv[0], p.Env), p.Argv, p.Env)
+	return b.Program()
+}
+
+// dropCapabilities appends the reduction of every capability set to keep
+// (normally empty).
+func dropCapabilities(b *jailprog.Builder, keep []int) {
+	b.Context("capabilities", "", "")
+	kept := map[int]bool{}
+	var mask [2]uint32
+	for _, c := range keep {
+		kept[c] = true
+		mask[c/32] |= 1 << (c % 32)
+	}
+	// Ambient first: with them gone, exec as a non-root uid yields no
+	// capabilities at all (capabilities(7), "transformation during
+	// execve").
+	b.Call(unix.SYS_PRCTL, "prctl", jailprog.I(unix.PR_CAP_AMBIENT, "PR_CAP_AMBIENT"), jailprog.I(unix.PR_CAP_AMBIENT_CLEAR_ALL, "PR_CAP_AMBIENT_CLEAR_ALL"),
+		jailprog.Int(0), jailprog.Int(0), jailprog.Int(0))
+	// The bounding set, because exec as uid 0 (--as-root) would otherwise
+	// grant every capability in it. Needs CAP_SETPCAP: before capset.
+	for c := 0; c <= lastCap(); c++ {
+		if kept[c] {
+			continue
+		}
+		s := b.Call(unix.SYS_PRCTL, "prctl", jailprog.I(unix.PR_CAPBSET_DROP, "PR_CAPBSET_DROP"), jailprog.Int(c), jailprog.Int(0), jailprog.Int(0), jailprog.Int(0))
+		s.OkErrno = syscall.EINVAL // a capability this kernel does not know
+	}
+	// Permitted, effective and inheritable down to the kept ones.
+	hdr := make([]byte, 8)
+	binary.NativeEndian.PutUint32(hdr, unix.LINUX_CAPABILITY_VERSION_3)
+	data := make([]byte, 24)
+	for i := 0; i < 2; i++ {
+		for j := 0; j < 3; j++ {
+			binary.NativeEndian.PutUint32(data[i*12+j*4:], mask[i])
+		}
+	}
+	b.Call(unix.SYS_CAPSET, "capset", b.Bytes(hdr, "{_LINUX_CAPABILITY_VERSION_3, 0}"),
+		b.Bytes(data, fmt.Sprintf("{effective=permitted=inheritable: %#x}", uint64(mask[1])<<32|uint64(mask[0]))))
+	// Kept capabilities survive exec as a non-root uid only as ambient
+	// ones (they must be permitted and inheritable to be raised).
+	for _, c := range keep {
+		b.Call(unix.SYS_PRCTL, "prctl", jailprog.I(unix.PR_CAP_AMBIENT, "PR_CAP_AMBIENT"), jailprog.I(unix.PR_CAP_AMBIENT_RAISE, "PR_CAP_AMBIENT_RAISE"),
+			jailprog.Int(c), jailprog.Int(0), jailprog.Int(0))
+	}
+}
+
+func rlimitValue(v uint64) string {
+	if v == unix.RLIM_INFINITY {
+		return "unlimited"
+	}
+	return fmt.Sprint(v)
+}
+
+// execCandidates are the paths the payload tries, in order: argv0 itself
+// when it names a path, else argv0 in each directory of the jail's PATH
+// (from the plan's environment, not warden's own), as execvpe(3) does.
+func execCandidates(argv0 string, env []string) []string {
+	if strings.Contains(argv0, "/") {
+		return []string{argv0}
+	}
+	pathEnv := defaultPath
+	for _, kv := range env {
+		if v, ok := strings.CutPrefix(kv, "PATH="); ok {
+			pathEnv = v
+		}
+	}
+	var c []string
+	for _, dir := range filepath.SplitList(pathEnv) {
+		if dir == "" {
+			dir = "."
+		}
+		c = append(c, filepath.Join(dir, argv0))
+	}
+	return c
+}
