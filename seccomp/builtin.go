@@ -80,7 +80,8 @@ const (
 	sysIdentity = `getuid geteuid getgid getegid getresuid getresgid getgroups setuid setgid
 		setreuid setregid setresuid setresgid setfsuid setfsgid setgroups`
 	sysSignals = `rt_sigaction rt_sigprocmask rt_sigreturn rt_sigsuspend rt_sigpending
-		rt_sigtimedwait sigaltstack signalfd signalfd4 pause alarm`
+		rt_sigtimedwait sigaltstack signalfd signalfd4 pause alarm
+		rt_sigqueueinfo rt_tgsigqueueinfo pidfd_send_signal`
 	sysMemory = `brk mmap munmap mremap mprotect madvise mincore mlock mlock2 munlock mlockall
 		munlockall msync memfd_create pkey_alloc pkey_free pkey_mprotect map_shadow_stack mseal`
 	sysFiles = `read write readv writev pread64 pwrite64 preadv pwritev preadv2 pwritev2
@@ -158,17 +159,6 @@ func addCommon(b *builder) {
 	b.rules("ipc", Allow, sysIPC)
 	b.group("network", "sockets; reachability is decided by the network namespace")
 	b.rules("network", Allow, sysNet)
-	// A signal sent with a forged sender (rt_sigqueueinfo and friends set
-	// si_code, e.g. SI_QUEUE) is not "from a user" to the Go runtime: a
-	// SIGSEGV so sent to warden's init would make it panic and end the
-	// jail. Plain kill(2) and tgkill(2) to init are answered by init itself.
-	b.group("init", "queued signals (sigqueue) to the jail's init, PID 1, and pidfd_send_signal with a siginfo: a forged fault signal would crash init")
-	b.cond("init", "rt_sigqueueinfo", eperm, "to PID 1", lo32Eq(0, 1))
-	b.rules("init", Allow, "rt_sigqueueinfo")
-	b.cond("init", "rt_tgsigqueueinfo", eperm, "to PID 1", lo32Eq(0, 1))
-	b.rules("init", Allow, "rt_tgsigqueueinfo")
-	b.cond("init", "pidfd_send_signal", eperm, "with a siginfo", Arg{Index: 2, Op: OpNe, Value: 0})
-	b.rules("init", Allow, "pidfd_send_signal")
 	b.group("tty", "ioctl is allowed except the terminal-injection requests TIOCSTI and TIOCLINUX (masked to 32 bits: the kernel ignores the upper half)")
 	b.cond("tty", "ioctl", eperm, "TIOCSTI", lo32Eq(1, tiocsti))
 	b.cond("tty", "ioctl", eperm, "TIOCLINUX", lo32Eq(1, tioclinux))

