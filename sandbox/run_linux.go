@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime"
+	"runtime/debug"
 	"strings"
 	"sync"
 	"syscall"
@@ -85,12 +86,13 @@ var catching struct {
 	ready chan struct{}
 }
 
-// CatchSignals starts catching the signals Run forwards to the payload, in
+// CatchSignals starts catching the signals Run passes on to the payload, in
 // the background. signal.Notify hands each signal to the runtime's signal
-// thread and waits for it to be enabled, about 2 ms here for nine signals;
-// warden's CLI calls CatchSignals before it parses the policy so that this
-// overlaps that work. Run calls it too. A signal caught before the payload
-// exists reaches the payload once it has started.
+// thread and waits for it to be enabled, about 2 ms here for nine signals,
+// so warden's CLI calls CatchSignals first thing and nothing waits for it:
+// a signal that arrives before it is enabled has its default action and
+// ends warden, and with it the jail (PR_SET_PDEATHSIG). One caught before
+// the payload exists reaches the payload once it has started.
 func CatchSignals() {
 	catching.Lock()
 	defer catching.Unlock()
@@ -105,16 +107,38 @@ func CatchSignals() {
 	}()
 }
 
-// takeSignals waits until the forwarded signals are caught and hands their
-// channel to the caller, which stops it; the next CatchSignals starts anew.
-func takeSignals() chan os.Signal {
+// takeSignals hands the caught signals' channel to the caller, and a stop
+// function that ends the catching (once it has started); the next
+// CatchSignals starts anew.
+func takeSignals() (chan os.Signal, func()) {
 	CatchSignals()
 	catching.Lock()
 	sigs, ready := catching.sigs, catching.ready
 	catching.sigs, catching.ready = nil, nil
 	catching.Unlock()
-	<-ready
-	return sigs
+	return sigs, func() {
+		<-ready
+		signal.Stop(sigs)
+	}
+}
+
+// gcPercent is the collector's setting before PauseGC, -1: not paused.
+var gcPercent = -1
+
+// PauseGC turns the garbage collector off until Run has started the
+// payload: warden's start allocates little, and a collection in the middle
+// of it costs more time than the memory is worth.
+func PauseGC() {
+	if gcPercent == -1 {
+		gcPercent = debug.SetGCPercent(-1)
+	}
+}
+
+func resumeGC() {
+	if gcPercent != -1 {
+		debug.SetGCPercent(gcPercent)
+		gcPercent = -1
+	}
 }
 
 // Run executes plan: it compiles the jail's programs, clones the jail's
@@ -137,8 +161,8 @@ func Run(p *Plan, logw io.Writer) (*Result, error) {
 	defer l.leaf.Remove()
 	// Signals are caught before the jail exists so none is lost between
 	// start and the supervising loop.
-	sigs := takeSignals()
-	defer signal.Stop(sigs)
+	sigs, stop := takeSignals()
+	defer stop()
 	if err := l.startInit(); err != nil {
 		return nil, err
 	}

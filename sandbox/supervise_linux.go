@@ -66,6 +66,7 @@ func (l *launch) supervise(sigs <-chan os.Signal) (*Result, error) {
 				audit.start(m.FD, p.seccompProfile)
 			case jailprog.MsgStarted:
 				l.phase("payload started")
+				resumeGC()
 				l.started(m)
 				for _, s := range held {
 					l.signal(s.(syscall.Signal))

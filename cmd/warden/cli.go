@@ -147,8 +147,12 @@ func runFlags() (*pflag.FlagSet, *runOpts) {
 }
 
 func cmdRun(args []string, stdout, stderr io.Writer) int {
+	// No collection until the jail runs: the start allocates a few MB
+	// at most, and a collection costs more than the memory.
+	sandbox.PauseGC()
 	// Nothing warden inherited reaches the jail unless named with
-	// --pass-fd (those travel as ExtraFiles, which ignore O_CLOEXEC).
+	// --pass-fd (the jail's init keeps those and closes every other fd);
+	// this also keeps them from the helpers warden runs (pasta, newuidmap).
 	unix.CloseRange(3, ^uint(0), unix.CLOSE_RANGE_CLOEXEC)
 	// Enabling the caught signals takes the runtime a few ms; let it
 	// happen while the flags and the policy are read.

@@ -142,15 +142,10 @@ func (c *Child) main() {
 		c.send(MsgError, 0, int32(i), int32(e), -1)
 		exit(1)
 	}
-	pid, e := clone(&c.payloadArgs)
+	pid, e := c.forkPayload()
 	if e != 0 {
 		c.send(MsgError, 0, StepFork, int32(e), -1)
 		exit(1)
-	}
-	if pid == 0 {
-		i, e := c.payload.run()
-		c.send(MsgError, 1, int32(i), int32(e), -1)
-		exit(127)
 	}
 	c.msg.Pid, c.msg.Marks = int32(pid), c.init.marks
 	c.send(MsgStarted, 0, 0, 0, int(c.payPidfd))
@@ -192,6 +187,38 @@ func (c *Child) main() {
 	c.msg.Status = status
 	c.send(MsgExit, 0, 0, 0, -1)
 	exit(0)
+}
+
+// forkPayload starts the payload: a vfork-style clone that shares init's
+// memory, so no page table is copied, while init sleeps until the payload's
+// execve (or exit). The payload runs its program on this stack; it never
+// returns from here, and the parent returns at once with the pid: nothing
+// of this frame the child may have changed is used after the call (the
+// technique of package syscall's forkAndExecInChild1).
+//
+//go:noinline
+//go:nosplit
+//go:norace
+//go:nocheckptr
+func (c *Child) forkPayload() (uintptr, syscall.Errno) {
+	c.payloadArgs.flags |= vforkFlags
+	pid, e := vforkClone3(uintptr(unsafe.Pointer(&c.payloadArgs)), unsafe.Sizeof(c.payloadArgs))
+	if e == uintptr(syscall.ENOSYS) {
+		// clone3 refused by a filter around warden: clone(2), a copy.
+		c.payloadArgs.flags &^= vforkFlags
+		var e2 syscall.Errno
+		pid, e2 = clone(&c.payloadArgs)
+		e = uintptr(e2)
+	}
+	if e != 0 {
+		return 0, syscall.Errno(e)
+	}
+	if pid == 0 {
+		i, e := c.payload.run()
+		c.send(MsgError, 1, int32(i), int32(e), -1)
+		exit(127)
+	}
+	return pid, 0
 }
 
 // send sends one message on the sync socket, with fd when fd >= 0.
