@@ -179,7 +179,8 @@ func dropCapabilities(b *jailprog.Builder, keep []int) {
 		jailprog.Int(0), jailprog.Int(0), jailprog.Int(0))
 	// The bounding set, because exec as uid 0 (--as-root) would otherwise
 	// grant every capability in it. Needs CAP_SETPCAP: before capset.
-	for c := 0; c <= lastCap(); c++ {
+	last := lastCap()
+	for c := 0; c <= last; c++ {
 		if kept[c] {
 			continue
 		}

@@ -308,6 +308,7 @@ func (l *launch) startInit() error {
 				break
 			}
 		}
+		child.Release()
 		switch {
 		case ws.Exited() && ws.ExitStatus() == 0:
 			l.done <- nil

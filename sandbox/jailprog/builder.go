@@ -11,14 +11,14 @@ import (
 // Builder appends steps to a program. Its methods never fail; a program
 // that needs more than MaxRegs registers is reported by Program.
 type Builder struct {
-	steps []*Step
-	bufs  [][]byte
+	steps  []*Step
+	bufs   [][]byte
 	lists  [][]int
 	relocs []Reloc
 	marks  []string
-	nregs int
-	free  []int
-	err   error
+	nregs  int
+	free   []int
+	err    error
 
 	stage, path, detail string
 	guard               int

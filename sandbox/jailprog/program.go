@@ -108,8 +108,8 @@ const MaxRegs = 256
 
 // String lists the program, one step a line:
 //
-//	  7  r2 = open_tree(AT_FDCWD, "/usr", OPEN_TREE_CLONE|AT_RECURSIVE|OPEN_TREE_CLOEXEC)
-//	  8  if r2: mount_setattr(r2, "", AT_EMPTY_PATH|AT_RECURSIVE, {set: RDONLY|NOSUID}, 32)
+//	7  r2 = open_tree(AT_FDCWD, "/usr", OPEN_TREE_CLONE|AT_RECURSIVE|OPEN_TREE_CLOEXEC)
+//	8  if r2: mount_setattr(r2, "", AT_EMPTY_PATH|AT_RECURSIVE, {set: RDONLY|NOSUID}, 32)
 func (p *Program) String() string {
 	var b strings.Builder
 	width := len(strconv.Itoa(len(p.Steps)))
