@@ -2,6 +2,7 @@ package sandbox
 
 import (
 	"sort"
+	"strconv"
 	"strings"
 )
 
@@ -38,4 +39,14 @@ func resolveCaps(names []string) ([]int, error) {
 	}
 	sort.Ints(out)
 	return out, nil
+}
+
+// capName names capability c ("CAP_CHOWN"), or its number.
+func capName(c int) string {
+	for n, v := range capNames {
+		if v == c {
+			return "CAP_" + n
+		}
+	}
+	return strconv.Itoa(c)
 }

@@ -137,10 +137,10 @@ func payloadProgram(p *Plan) (*jailprog.Program, error) {
 			return nil, bug(fmt.Errorf("seccomp program of %d instructions: %v", len(ins), err))
 		}
 		b.Context("seccomp", p.SeccompName, "seccomp(SECCOMP_SET_MODE_FILTER)")
-		filter := b.Bytes(p.Seccomp, fmt.Sprintf("<%d instructions: %s>", len(ins), p.SeccompName))
+		filter := b.Bytes(p.Seccomp, fmt.Sprintf("<%s: %d BPF instructions>", p.SeccompName, len(ins)))
 		fprog := make([]byte, 16) // struct sock_fprog: len, then the filter's address
 		binary.NativeEndian.PutUint16(fprog, uint16(len(ins)))
-		fp := b.Bytes(fprog, fmt.Sprintf("{%d, <%s>}", len(ins), p.SeccompName))
+		fp := b.Bytes(fprog, fmt.Sprintf("{<%s: %d BPF instructions>}", p.SeccompName, len(ins)))
 		b.Pointer(fp, 8, filter)
 		flags, show := uintptr(0), "0"
 		if p.SeccompAudit {
@@ -166,10 +166,8 @@ func payloadProgram(p *Plan) (*jailprog.Program, error) {
 // (normally empty).
 func dropCapabilities(b *jailprog.Builder, keep []int) {
 	b.Context("capabilities", "", "")
-	kept := map[int]bool{}
 	var mask [2]uint32
 	for _, c := range keep {
-		kept[c] = true
 		mask[c/32] |= 1 << (c % 32)
 	}
 	// Ambient first: with them gone, exec as a non-root uid yields no
@@ -179,14 +177,13 @@ func dropCapabilities(b *jailprog.Builder, keep []int) {
 		jailprog.Int(0), jailprog.Int(0), jailprog.Int(0))
 	// The bounding set, because exec as uid 0 (--as-root) would otherwise
 	// grant every capability in it. Needs CAP_SETPCAP: before capset.
-	last := lastCap()
-	for c := 0; c <= last; c++ {
-		if kept[c] {
-			continue
-		}
-		s := b.Call(unix.SYS_PRCTL, "prctl", jailprog.I(unix.PR_CAPBSET_DROP, "PR_CAPBSET_DROP"), jailprog.Int(c), jailprog.Int(0), jailprog.Int(0), jailprog.Int(0))
-		s.OkErrno = syscall.EINVAL // a capability this kernel does not know
+	var keepMask uint64
+	var names []string
+	for _, c := range keep {
+		keepMask |= 1 << uint(c)
+		names = append(names, capName(c))
 	}
+	b.CapDrop(keepMask, "{"+strings.Join(names, ",")+"}")
 	// Permitted, effective and inheritable down to the kept ones.
 	hdr := make([]byte, 8)
 	binary.NativeEndian.PutUint32(hdr, unix.LINUX_CAPABILITY_VERSION_3)
@@ -234,4 +231,25 @@ func execCandidates(argv0 string, env []string) []string {
 		c = append(c, filepath.Join(dir, argv0))
 	}
 	return c
+}
+
+// ExplainProgram lists the jail programs p compiles to, as `warden policy
+// explain --program` prints them: init's, then the payload's, one system
+// call a line. "sync" is init's end of the socket to warden; the program
+// as run differs only in that number and, when warden holds the
+// terminal's foreground, in the payload's taking it.
+func ExplainProgram(p *Plan) (string, error) {
+	p.Foreground = inForeground()
+	init, payload, err := Programs(p, 3)
+	if err != nil {
+		return "", err
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "# init (PID 1 of the jail): %d steps, %d fd registers\n", len(init.Steps), init.NRegs)
+	b.WriteString(init.String())
+	b.WriteString("# then: fork the payload (clone3 CLONE_VM|CLONE_VFORK|CLONE_PIDFD), send \"started\" with its pidfd,\n")
+	b.WriteString("#       reap every process (wait4 -1 WUNTRACED), report stops, kill(-1, SIGKILL) when the payload exits\n")
+	fmt.Fprintf(&b, "# payload: %d steps\n", len(payload.Steps))
+	b.WriteString(payload.String())
+	return b.String(), nil
 }

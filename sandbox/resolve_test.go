@@ -268,7 +268,7 @@ func TestPrograms(t *testing.T) {
 	if first(ip, "PR_SET_PDEATHSIG") != 0 || first(ip, "rt_sigaction") != 1 {
 		t.Errorf("init does not start with PR_SET_PDEATHSIG and the signal reset:\n%s", ip)
 	}
-	if g, m := first(ip, "read(3, <go>"), first(ip, "mount("); g < 0 || m < g {
+	if g, m := first(ip, "read(sync, <go>"), first(ip, "mount("); g < 0 || m < g {
 		t.Errorf("init mounts before it has \"go\" (read at %d, mount at %d):\n%s", g, m, ip)
 	}
 	if first(ip, "PR_SET_DUMPABLE") != len(init.Steps)-1 {

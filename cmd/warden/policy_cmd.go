@@ -22,8 +22,9 @@ import (
 const policyUsage = `Usage:
   warden policy list                         built-in policies and those on the search path
   warden policy show NAME|FILE               the policy file as written
-  warden policy explain [NAME|FILE] [run flags] [-- CMD [ARGS...]]
-                                             the plan warden run would build, without running it
+  warden policy explain [NAME|FILE] [--program] [run flags] [-- CMD [ARGS...]]
+                                             the plan warden run would build, without running it;
+                                             --program: the system calls that build the jail
   warden policy check FILE...                validate policy files; exit 0 if all are valid, else 125
 
 A NAME is looked up in $XDG_CONFIG_HOME/warden/policies, /etc/warden/policies,
@@ -205,6 +206,7 @@ func (c policyCmd) explain(args []string) int {
 	fs, o := runFlags()
 	fs.SetOutput(io.Discard)
 	asTOML := fs.Bool("toml", false, "print the resolved policy as canonical TOML (values of process.env not shown) instead of the plan")
+	asProgram := fs.Bool("program", false, "print the jail program instead of the plan: every system call the jail's init and the command's process make before the command runs, one a line")
 	var ref string
 	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
 		ref, args = args[0], args[1:]
@@ -251,6 +253,14 @@ func (c policyCmd) explain(args []string) int {
 	plan, warns, err := sandbox.Resolve(opts, h)
 	if err != nil {
 		return fail(c.stderr, err)
+	}
+	if *asProgram {
+		out, err := sandbox.ExplainProgram(plan)
+		if err != nil {
+			return fail(c.stderr, fmt.Errorf("policy explain: %w", err))
+		}
+		fmt.Fprint(c.stdout, out)
+		return 0
 	}
 	info := sandbox.ExplainInfo{Chain: pol.Chain, NoCommand: noCmd, Seccomp: opts.SeccompOpts, Report: o.report, Warnings: warns}
 	if plan.LimitsMode != cgroup.Off && len(plan.Limits.Requested()) > 0 {

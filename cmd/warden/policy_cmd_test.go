@@ -200,6 +200,45 @@ cpus = 1.5
 	}
 }
 
+// TestExplainProgramGolden: the jail program of every built-in policy, as
+// `warden policy explain NAME --program` lists it, is reviewed as a golden
+// file: a change in what a jail does shows up in the diff.
+func TestExplainProgramGolden(t *testing.T) {
+	hermetic(t)
+	for _, tc := range []struct {
+		name string
+		args []string
+	}{
+		{"default", []string{"default", "--", "make", "test"}},
+		{"strict", []string{"strict", "--", "ls"}},
+		{"build", []string{"build", "--", "cc", "-c", "x.c"}},
+		{"ci", []string{"ci", "--", "make", "test"}},
+		{"net", []string{"net", "--", "curl", "https://example.org"}},
+		{"flags", []string{"default", "--as-root", "--cap-add", "chown", "--rlimit", "nofile=64:128", "--seccomp-audit",
+			"--hostname", "b1", "--", "sh", "-c", "id"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if _, err := os.Stat("/etc/warden/policies/" + tc.args[0] + ".toml"); err == nil {
+				t.Skipf("/etc/warden/policies/%s.toml shadows the built-in on this host", tc.args[0])
+			}
+			args := append([]string{"explain", tc.args[0], "--program"}, tc.args[1:]...)
+			code, stdout, stderr := runPolicyProbe(explainHost(), hybridProbe, args...)
+			got := stdout
+			if code != 0 {
+				got += "--- exit " + strconv.Itoa(code) + "\n" + stderr
+			}
+			// The instruction count depends on the libseccomp version.
+			got = bpfCount.ReplaceAllString(got, "N BPF instructions")
+			for _, want := range []string{"pivot_root", "PR_SET_NO_NEW_PRIVS", "execve("} {
+				if code == 0 && !strings.Contains(got, want) {
+					t.Errorf("program lacks %s", want)
+				}
+			}
+			checkGolden(t, filepath.Join("testdata", "explain", tc.name+".program.golden"), got)
+		})
+	}
+}
+
 func checkGolden(t *testing.T, path, got string) {
 	t.Helper()
 	if *update {

@@ -160,6 +160,12 @@ func (b *Builder) Exec(cands, argv, env []string) {
 	}})
 }
 
+// CapDrop drops every capability from the bounding set but those in keep
+// (a bit mask), printed as show.
+func (b *Builder) CapDrop(keep uint64, show string) {
+	b.add(&Step{Nr: OpCapDrop, Name: "prctl", Args: []Arg{I(uintptr(keep), show)}, Out: -1})
+}
+
 // Store copies register r into the first 4 bytes of buffer into.
 func (b *Builder) Store(r int, into Arg) {
 	b.add(&Step{Nr: OpStore, Name: "store", Args: []Arg{R(r), into}, Out: -1})
@@ -228,7 +234,11 @@ func (b *Builder) Prologue(syncFD int, passFDs []int, goBuf int) (goLen int) {
 		// Above the target range first, so that no dup3 below can close
 		// an fd still to be moved.
 		regs[i] = b.Reg()
-		b.Call(unix.SYS_FCNTL, "fcntl", Int(fd), I(unix.F_DUPFD_CLOEXEC, "F_DUPFD_CLOEXEC"), Int(3+n)).Out = regs[i]
+		show := strconv.Itoa(fd)
+		if i == n-1 {
+			show = "sync"
+		}
+		b.Call(unix.SYS_FCNTL, "fcntl", I(uintptr(fd), show), I(unix.F_DUPFD_CLOEXEC, "F_DUPFD_CLOEXEC"), Int(3+n)).Out = regs[i]
 	}
 	for i, r := range regs {
 		// The passed fds stay open across the payload's execve; the sync
@@ -243,7 +253,7 @@ func (b *Builder) Prologue(syncFD int, passFDs []int, goBuf int) (goLen int) {
 	b.Call(unix.SYS_CLOSE_RANGE, "close_range", Int(3+n), I(^uintptr(0)>>32, "~0U"), Int(0))
 	b.Context("init", "", "wait for go")
 	goLen = b.Reg()
-	s := b.Call(unix.SYS_READ, "read", Int(3+n-1), BufArg(goBuf, "<go>"), Int(len(b.bufs[goBuf])))
+	s := b.Call(unix.SYS_READ, "read", I(uintptr(3+n-1), "sync"), BufArg(goBuf, "<go>"), Int(len(b.bufs[goBuf])))
 	s.Out, s.NonZero = goLen, true
 	return goLen
 }

@@ -145,6 +145,13 @@ func (im *image) run() (int, syscall.Errno) {
 				syscall.RawSyscall6(unix.SYS_RT_SIGACTION, sig, uintptr(unsafe.Pointer(&im.dfl)), 0, 8, 0, 0)
 			}
 			continue
+		case OpCapDrop:
+			for c := uintptr(0); c < 64; c++ {
+				if s.a[0]&(1<<c) == 0 {
+					syscall.RawSyscall6(unix.SYS_PRCTL, unix.PR_CAPBSET_DROP, c, 0, 0, 0, 0)
+				}
+			}
+			continue
 		case OpNotify:
 			if im.child != nil {
 				im.child.send(MsgNotify, 1, 0, 0, int(im.regs[uint8(s.a[0])]))

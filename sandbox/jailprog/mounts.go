@@ -23,8 +23,7 @@ type Dynamic struct {
 }
 
 // Mounts appends the steps that build the jail's root from ops on a tmpfs
-// attached at scratch and pivot into it; the same semantics as mount.Apply,
-// compiled ahead of time:
+// attached at scratch and pivot into it, decided ahead of time:
 //
 //   - every mount is made a slave first, so nothing propagates to the host;
 //   - every Bind source is opened (open_tree) and made read-only/nosuid
@@ -140,7 +139,7 @@ func (c *mountCompiler) op(o mount.Op, src int) {
 	t := target{reg: -1}
 	switch o.Kind {
 	case mount.Remount, mount.Hide:
-		t = c.existing(rel, o.File)
+		t = c.existing(rel)
 	case mount.Symlink:
 		c.symlink(o, rel)
 	default:
@@ -272,8 +271,8 @@ func (c *mountCompiler) walk(rel string) (known []string, rest []string, last *n
 }
 
 // existing returns the target of an op that must not create it.
-func (c *mountCompiler) existing(rel string, isFile bool) target {
-	known, rest, _ := c.walk(rel)
+func (c *mountCompiler) existing(rel string) target {
+	_, rest, _ := c.walk(rel)
 	if len(rest) == 0 {
 		return target{rel: rel, reg: -1, dir: c.root}
 	}
@@ -283,13 +282,10 @@ func (c *mountCompiler) existing(rel string, isFile bool) target {
 			return target{rel: rel, reg: -1, dir: c.root}
 		}
 	}
-	_ = known
+	// A file or a directory: what is there decides (the mount fails if
+	// it does not fit).
 	r := c.b.Reg()
-	flags, show := uint64(unix.O_PATH|unix.O_CLOEXEC), "O_PATH|O_CLOEXEC"
-	if !isFile {
-		flags, show = flags|unix.O_DIRECTORY, show+"|O_DIRECTORY"
-	}
-	c.openat2(r, R(c.root), rel, flags, show)
+	c.openat2(r, R(c.root), rel, unix.O_PATH|unix.O_CLOEXEC, "O_PATH|O_CLOEXEC")
 	return target{reg: r, dir: c.root}
 }
 

@@ -55,6 +55,10 @@ const (
 	// OpNotify sends the fd in register Args[0] to the parent as a
 	// "notify" message (the seccomp listener of --seccomp-audit).
 	OpNotify
+	// OpCapDrop drops every capability 0-63 from the bounding set with
+	// prctl(PR_CAPBSET_DROP) but those in the mask Args[0]; numbers the
+	// kernel does not know (EINVAL) are not a failure.
+	OpCapDrop
 )
 
 // Step is one system call (or pseudo-op) of a jail program.
@@ -137,6 +141,9 @@ func (s Step) String() string {
 		return b.String()
 	case OpNotify:
 		fmt.Fprintf(&b, "sendmsg(sync, {notify}, SCM_RIGHTS %s)", s.Args[0].Show)
+		return b.String()
+	case OpCapDrop:
+		fmt.Fprintf(&b, "prctl(PR_CAPBSET_DROP, 0…63 except %s)  [each capability; EINVAL ok]", s.Args[0].Show)
 		return b.String()
 	}
 	if s.Out >= 0 {
