@@ -104,7 +104,6 @@ func New(s Spec) *Child {
 //   - The calling goroutine is locked to its thread (runtime.LockOSThread)
 //     and stays so until the child is reaped: the program sets
 //     PR_SET_PDEATHSIG, which fires when the creating thread exits.
-//
 func (c *Child) Start() error {
 	if haveCloneVM {
 		err := c.startShared()

@@ -2,9 +2,9 @@ package jailprog
 
 import (
 	"errors"
-	"runtime"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 
