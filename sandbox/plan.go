@@ -117,6 +117,9 @@ type Plan struct {
 	// seccompProfile is the resolved profile, kept on the host side for
 	// the audit supervisor (it answers with the profile's errno).
 	seccompProfile *seccomp.Profile
+	// seccompCheck reports the check of a filter taken from the request
+	// cache (nil when it was compiled or checked in Resolve).
+	seccompCheck chan error
 	// warnings collected while resolving (returned by Resolve).
 	warnings []Warning
 	// PassFDs are the caller's fd numbers; stage-2 receives them from fd

@@ -11,6 +11,8 @@ import (
 	"syscall"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/warden-sandbox/warden/sandbox/cgroup"
 	"github.com/warden-sandbox/warden/sandbox/mount"
 	"github.com/warden-sandbox/warden/sandbox/netns"
@@ -536,6 +538,32 @@ func resolveSeccomp(o Options, p *Plan) error {
 	if name == "" {
 		name = "default"
 	}
+	// A built-in profile's program comes from the request cache when it is
+	// there; it is checked against the profile concurrently, and Run lets
+	// the jail go only once the check has passed (checkSeccomp).
+	builtin := !strings.ContainsRune(name, '/') && !strings.HasSuffix(name, ".json") && name != "none"
+	useRequest := o.SeccompCache != "" && builtin && !o.SeccompOpts.Audit
+	var reqKey string
+	if useRequest {
+		reqKey = seccomp.RequestKey(name, o.SeccompOpts, binaryID())
+		if prog, profKey, err := seccomp.ReadRequest(o.SeccompCache, reqKey); err == nil {
+			p.SeccompName, p.Seccomp = name, prog
+			check := make(chan error, 1)
+			go func() {
+				prof, err := seccomp.Resolve(name, o.SeccompOpts)
+				if err == nil {
+					err = seccomp.Check(prof, profKey, prog)
+				}
+				if err != nil {
+					seccomp.RemoveRequest(o.SeccompCache, reqKey)
+					err = fmt.Errorf("the cached seccomp filter of profile %s (%s) does not match the profile: %w; the entry was removed, run again", name, o.SeccompCache, err)
+				}
+				check <- err
+			}()
+			p.seccompCheck = check
+			return nil
+		}
+	}
 	prof, err := seccomp.Resolve(name, o.SeccompOpts)
 	if err != nil {
 		return seccompError(o, name, err)
@@ -557,7 +585,33 @@ func resolveSeccomp(o Options, p *Plan) error {
 	if err != nil {
 		return fmt.Errorf("compile seccomp profile %s: %w", name, err)
 	}
+	// A request whose profile has warnings is not cached: they must be
+	// said on every run.
+	if useRequest && len(prof.Warnings) == 0 {
+		seccomp.WriteRequest(o.SeccompCache, reqKey, seccomp.Key(prof), p.Seccomp)
+	}
 	return nil
+}
+
+// binaryID identifies the running warden binary for the request cache:
+// its version and the executable's device, inode, size and modification
+// time (a rebuilt or upgraded binary has other built-in profiles and
+// another libseccomp).
+func binaryID() string {
+	var st unix.Stat_t
+	if err := unix.Stat("/proc/self/exe", &st); err != nil {
+		return Version
+	}
+	return fmt.Sprintf("%s %d:%d %d %d.%d", Version, st.Dev, st.Ino, st.Size, st.Mtim.Sec, st.Mtim.Nsec)
+}
+
+// checkSeccomp waits for the check of a filter from the request cache, if
+// there is one.
+func (p *Plan) checkSeccomp() error {
+	if p.seccompCheck == nil {
+		return nil
+	}
+	return <-p.seccompCheck
 }
 
 // writableInJail reports whether a read-write bind of the plan shows the

@@ -369,6 +369,12 @@ func (l *launch) configure() error {
 		return fmt.Errorf("network %s: %w", p.Net, err)
 	}
 	l.net = net
+	// A filter from the request cache must have passed its check before
+	// anything runs under it.
+	if err := p.checkSeccomp(); err != nil {
+		net.Stop()
+		return err
+	}
 	// "go": its bytes are the jail's resolv.conf when the plan writes the
 	// network helper's one.
 	msg := []byte("go")

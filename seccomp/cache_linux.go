@@ -164,3 +164,56 @@ func verify(p *Profile, prog []byte) error {
 	}
 	return nil
 }
+
+// The request cache: a built-in profile with given options and a given
+// warden binary always yields the same program, so the program can be
+// found from the request alone, without building the profile (about 1.5 ms
+// of a cold start on a slow machine). Each entry also names the profile's
+// Key, so that Check can confirm it, off the critical path, before the
+// jail is let go.
+
+// RequestKey is the request cache key of built-in profile name with o, for
+// the warden binary identified by binary.
+func RequestKey(name string, o Options, binary string) string {
+	h := sha256.New()
+	fmt.Fprintf(h, "%s\x00request\x00%s\x00%s\x00%s\x00%#v\x00", cacheFormat, runtime.GOARCH, binary, name, o)
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+// ReadRequest returns the program cached under request key and the
+// profile Key it was compiled from.
+func ReadRequest(dir, key string) (prog []byte, profileKey string, err error) {
+	b, err := readCache(filepath.Join(dir, key+".req"))
+	if err != nil {
+		return nil, "", err
+	}
+	// 64 hex digits and 8 bytes of padding, then the program.
+	if len(b) < 72+8 || b[64] != '\n' {
+		return nil, "", errors.New("not a request cache entry")
+	}
+	return b[72:], string(b[:64]), nil
+}
+
+// WriteRequest stores prog, compiled from a profile whose Key is
+// profileKey, under request key. Failures are not errors (see
+// CompileCached).
+func WriteRequest(dir, key, profileKey string, prog []byte) {
+	if len(profileKey) != 64 {
+		return
+	}
+	entry := append([]byte(profileKey+"\n       "), prog...)
+	_ = writeCache(dir, filepath.Join(dir, key+".req"), entry)
+}
+
+// RemoveRequest deletes a request cache entry that failed Check.
+func RemoveRequest(dir, key string) { os.Remove(filepath.Join(dir, key+".req")) }
+
+// Check confirms that prog is what p compiles to, as CompileCached checks
+// a cached program: p's Key must be profileKey and prog must agree with
+// p's evaluation on every syscall number and the argument edges.
+func Check(p *Profile, profileKey string, prog []byte) error {
+	if k := Key(p); k != profileKey {
+		return fmt.Errorf("compiled from another profile (key %.12s, want %.12s)", profileKey, k)
+	}
+	return verify(p, prog)
+}

@@ -71,3 +71,50 @@ func BenchmarkCompileCached(b *testing.B) {
 		}
 	}
 }
+
+// TestRequestCache: the request key changes with the profile, the options
+// and the binary; an entry reads back as written; Check accepts the program
+// its profile compiles to and refuses a tampered one or one of another
+// profile.
+func TestRequestCache(t *testing.T) {
+	dir := t.TempDir()
+	k := RequestKey("default", Options{}, "bin-1")
+	for _, other := range []string{
+		RequestKey("strict", Options{}, "bin-1"),
+		RequestKey("default", Options{Allow: []string{"ptrace"}}, "bin-1"),
+		RequestKey("default", Options{}, "bin-2"),
+	} {
+		if other == k {
+			t.Errorf("request keys collide: %s", k)
+		}
+	}
+	p := mustResolve(t, "default", Options{})
+	prog, err := Compile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := ReadRequest(dir, k); err == nil {
+		t.Fatal("ReadRequest of a missing entry succeeded")
+	}
+	WriteRequest(dir, k, Key(p), prog)
+	got, pk, err := ReadRequest(dir, k)
+	if err != nil || !bytes.Equal(got, prog) || pk != Key(p) {
+		t.Fatalf("ReadRequest = %d bytes, %q, %v; want the program and %q", len(got), pk, err, Key(p))
+	}
+	if err := Check(p, pk, got); err != nil {
+		t.Errorf("Check of the true program: %v", err)
+	}
+	bad := slices.Clone(prog)
+	copy(bad, encode([]unix.SockFilter{{Code: unix.BPF_RET | unix.BPF_K, K: unix.SECCOMP_RET_ALLOW}}))
+	if err := Check(p, pk, bad); err == nil {
+		t.Error("Check accepted a program that allows everything")
+	}
+	strict := mustResolve(t, "strict", Options{})
+	if err := Check(strict, pk, prog); err == nil {
+		t.Error("Check accepted the default program for the strict profile")
+	}
+	RemoveRequest(dir, k)
+	if _, _, err := ReadRequest(dir, k); err == nil {
+		t.Error("the entry is still there after RemoveRequest")
+	}
+}

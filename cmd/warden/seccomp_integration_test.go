@@ -681,3 +681,39 @@ func TestSeccompExportBwrap(t *testing.T) {
 		t.Errorf("bwrap --seccomp x32: exit %d %q, want %d and no output", code, out, 128+int(syscall.SIGSYS))
 	}
 }
+
+// TestSeccompRequestCacheTampered: a filter in warden's request cache that
+// does not match its profile (here: replaced by "allow everything", as a
+// jail that once had write access to the cache could leave it) is never
+// run under: warden refuses the run, removes the entry, and the next run
+// compiles the filter afresh.
+func TestSeccompRequestCacheTampered(t *testing.T) {
+	e := newEnv(t)
+	if r := e.run(t, nil, "run", "--", "true"); r.code != 0 {
+		t.Fatalf("first run: exit %d %s", r.code, r.stderr)
+	}
+	reqs, _ := filepath.Glob(filepath.Join(e.home, ".cache", "warden", "seccomp", "*.req"))
+	if len(reqs) != 1 {
+		t.Fatalf("request cache entries: %v, want one", reqs)
+	}
+	b, err := os.ReadFile(reqs[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The program starts at byte 72: make its first instruction RET ALLOW.
+	copy(b[72:], []byte{0x06, 0, 0, 0, 0, 0, 0xff, 0x7f})
+	if err := os.WriteFile(reqs[0], b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	r := e.run(t, nil, "run", "--", "sh", "-c", "echo RAN")
+	if r.code != 125 || strings.Contains(r.stdout, "RAN") || !strings.Contains(r.stderr, "does not match the profile") {
+		t.Errorf("run with a tampered cached filter: exit %d stdout %q stderr %q; want 125 before the command runs", r.code, r.stdout, r.stderr)
+	}
+	if _, err := os.Stat(reqs[0]); !os.IsNotExist(err) {
+		t.Errorf("the tampered entry is still there: %v", err)
+	}
+	r = e.run(t, nil, "run", "--", "python3", "-c", "import ctypes,os; l=ctypes.CDLL(None, use_errno=True); print(l.syscall(250, 0, 0, 0, 0, 0), ctypes.get_errno())")
+	if r.code != 0 || strings.TrimSpace(r.stdout) != "-1 1" {
+		t.Errorf("next run: exit %d stdout %q stderr %q; want keyctl denied with EPERM", r.code, r.stdout, r.stderr)
+	}
+}
