@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"syscall"
@@ -787,13 +788,14 @@ func TestInitSurvivesSignals(t *testing.T) {
 	}
 	// After the signals, init must still reap: a child that exits is
 	// waited for, and the run ends with the payload's own status.
-	script := strings.Join(kills, "; ") + "; sleep 0.2; (exit 3) & wait; grep -E '^(State|SigCgt):' /proc/1/status; echo survived"
+	script := strings.Join(kills, "; ") + "; sleep 0.2; (exit 3) & wait; grep -E '^(State|SigCgt|Threads):' /proc/1/status; echo survived"
 	r := e.run(t, nil, "run", "--", "sh", "-c", script)
 	if r.code != 0 || !strings.HasSuffix(r.stdout, "survived\n") || r.stderr != "" || strings.Contains(r.stdout, "refused") {
 		t.Errorf("signals to init from inside: exit %d stdout %q stderr %.300q; want init unharmed", r.code, r.stdout, r.stderr)
 	}
-	if !strings.Contains(r.stdout, "State:\tS (sleeping)") || !strings.Contains(r.stdout, "SigCgt:\t0000000000000000") {
-		t.Errorf("init after the signals: %q; want sleeping and catching nothing", r.stdout)
+	if !strings.Contains(r.stdout, "State:\tS (sleeping)") || !strings.Contains(r.stdout, "SigCgt:\t0000000000000000") ||
+		!strings.Contains(r.stdout, "Threads:\t1\n") {
+		t.Errorf("init after the signals: %q; want sleeping, one thread, catching nothing", r.stdout)
 	}
 }
 
@@ -1003,4 +1005,23 @@ func hostShell(t *testing.T, e *sandboxEnv) (tmux func(args ...string) string, w
 		"env -i HOME="+e.home+" HISTFILE=/dev/null PATH=/usr/bin:/bin TERM=xterm PS1='host$ ' bash --norc --noprofile")
 	waitFor("host$")
 	return tmux, waitFor
+}
+
+// TestRlimitsBeforeSeccomp: the payload's rlimits are set before its
+// seccomp filter is loaded, so a profile that denies prlimit64 and
+// setrlimit to the command does not break the run or the limits.
+func TestRlimitsBeforeSeccomp(t *testing.T) {
+	e := newEnv(t)
+	prof := filepath.Join(e.home, "no-rlimit.json")
+	if err := os.WriteFile(prof, []byte(`{"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [
+		{"names": ["prlimit64", "setrlimit"], "action": "SCMP_ACT_ERRNO"}]}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r := e.run(t, nil, "run", "--seccomp", prof, "--rlimit", "nofile=64:128", "--", "sh", "-c",
+		"grep 'Max open files' /proc/self/limits; python3 -c 'import resource; resource.setrlimit(resource.RLIMIT_NOFILE, (32, 64))' 2>&1 | tail -1")
+	if r.code != 0 || !regexp.MustCompile(`Max open files\s+64\s+128`).MatchString(r.stdout) || !strings.Contains(r.stdout, "not allowed to raise maximum limit") {
+		// Python says that for any EPERM; lowering a limit can only be
+		// refused by the filter.
+		t.Errorf("exit %d stdout %q stderr %q; want the limits 64/128 set and the command's own setrlimit denied", r.code, r.stdout, r.stderr)
+	}
 }
