@@ -10,8 +10,8 @@ import (
 	"github.com/warden-sandbox/warden/sandbox/cgroup"
 )
 
-// StageError reports a failure inside stage-2. It crosses the process
-// boundary as JSON, so it holds only plain data.
+// StageError reports a failed step of the jail's programs (jailprog), the
+// setup inside the jail. It holds only plain data (the report carries it).
 type StageError struct {
 	Step   string        `json:"step"` // "mount", "pivot_root", "hostname", "exec", ...
 	Op     string        `json:"op"`   // "mount(2)", "execve", ...
@@ -22,7 +22,7 @@ type StageError struct {
 
 func (e *StageError) Error() string {
 	var b strings.Builder
-	b.WriteString("stage-2: ")
+	b.WriteString("jail setup: ")
 	b.WriteString(e.Step)
 	if e.Path != "" {
 		if e.Step == "exec" {

@@ -70,13 +70,13 @@ type Options struct {
 	SeccompCache string
 }
 
-// Plan decides everything about one run. Stage-2 reads nothing but the
-// plan: it is JSON-encoded onto fd 3.
+// Plan decides everything about one run. It is compiled into the jail's
+// programs (Programs), which the jail's init runs: init reads nothing else.
 type Plan struct {
 	Argv []string `json:"argv"`
 	Env  []string `json:"env"`
 	Cwd  string   `json:"cwd"`
-	// CwdFallback is where stage-2 goes when Cwd (the caller's current
+	// CwdFallback is where the jail's init goes when Cwd (the caller's current
 	// directory, not asked for explicitly) is not visible in the jail.
 	CwdFallback string      `json:"cwd_fallback,omitempty"`
 	Hostname    string      `json:"hostname"`
@@ -86,7 +86,7 @@ type Plan struct {
 	MapMode    string     `json:"map_mode"`
 	Cloneflags uintptr    `json:"cloneflags"`
 	Mounts     []mount.Op `json:"mounts"`
-	// Scratch is where stage-2 attaches the new root before pivot_root.
+	// Scratch is where the jail's init attaches the new root before pivot_root.
 	Scratch string `json:"scratch"`
 	Net     string `json:"net"`
 	// NetOpts are the network helper's options (parent side only).
@@ -122,7 +122,7 @@ type Plan struct {
 	seccompCheck chan error
 	// warnings collected while resolving (returned by Resolve).
 	warnings []Warning
-	// PassFDs are the caller's fd numbers; stage-2 receives them from fd
-	// 6 on and gives them to the payload from fd 3 on.
+	// PassFDs are the caller's fd numbers; the jail's init moves them to
+	// fd 3 on, where the payload gets them.
 	PassFDs []int `json:"pass_fds,omitempty"`
 }

@@ -112,7 +112,7 @@ func Resolve(o Options, h *Host) (*Plan, []Warning, error) {
 	}
 	if p.NetOpts.Mode != netns.ModeNone && p.NetOpts.Mode != netns.ModeHost {
 		// The helper's DNS address is known once it runs; Run fills the
-		// content in before stage-2 reads the plan.
+		// content in the "go" message, which init writes to the file.
 		p.Mounts = append(p.Mounts, mount.Op{Kind: mount.File, Source: resolvSource, Target: resolvTarget(h), File: true})
 	}
 	if op, ok := hostsFile(p.Mounts, h, p.Hostname); ok {

@@ -182,7 +182,7 @@ func (pl *plan) filter() (*libseccomp.ScmpFilter, error) {
 	if err := f.SetBadArchAction(libseccomp.ActKillProcess); err != nil {
 		return nil, fmt.Errorf("libseccomp: bad-arch action: %w", err)
 	}
-	// NNP is the loader's business (stage-2 sets it before Install);
+	// NNP is the loader's business (the payload's program sets it before seccomp(2));
 	// ExportBPF ignores the bit anyway.
 	if err := f.SetNoNewPrivsBit(false); err != nil {
 		return nil, fmt.Errorf("libseccomp: no-new-privs bit: %w", err)

@@ -24,6 +24,6 @@
 // This package never logs, never exits the process and never reads the policy
 // file: it returns Warning values and errors, and takes its inputs as its own
 // types (Options, Profile). It must never install a filter on any thread other
-// than the calling one (no TSYNC): warden's stage-2 keeps its own threads
+// than the calling one (no TSYNC): the loader keeps its other threads
 // unfiltered and loads the payload's filter on the spawning thread only.
 package seccomp

@@ -108,7 +108,7 @@ func runHelper(mode string) int {
 		res = runProbes(uintptr(devnull))
 	case "audit":
 		// fd 3 is a unix socket to the test: pass the listener out, as
-		// stage-2 passes it to warden's host process.
+		// the payload passes it to warden's host process.
 		if err := unix.Sendmsg(3, []byte{0}, unix.UnixRights(fd), nil, 0); err != nil {
 			fmt.Fprintln(os.Stderr, "sendmsg:", err)
 			return 2

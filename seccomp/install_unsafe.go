@@ -31,7 +31,7 @@ func Install(prog []byte, listener bool) (notifyFd int, err error) {
 }
 
 // InstallWith is Install with all flags. TSYNC is never set: warden filters
-// the payload's spawning thread, not stage-2's other threads.
+// the calling thread only.
 func InstallWith(prog []byte, fl InstallFlags) (int, error) {
 	ins, err := Decode(prog)
 	if err != nil {

@@ -251,7 +251,7 @@ func inheritedFDs(fds []int) error {
 }
 
 // execRun resolves and runs; every error it returns is warden's own or a
-// stage-2 failure, never the payload's.
+// failed step of the jail's setup, never the payload's.
 func execRun(o *runOpts, argv []string, stderr io.Writer) (*sandbox.Plan, []sandbox.Warning, *sandbox.Result, error) {
 	t0 := time.Now()
 	level := slog.LevelWarn

@@ -8,6 +8,7 @@
 // lays the flags over it, dispatches the subcommands (run, check, policy,
 // seccomp, version, help), prints errors and hints, and chooses the exit
 // status. main is the only place that calls os.Exit. Everything that
-// creates or supervises a jail lives in package sandbox; stage-2 (the
-// jail's init) is dispatched from main before any flag parsing.
+// creates or supervises a jail lives in package sandbox; the jail's init is
+// not a second warden process but a raw clone that runs a compiled program
+// (package sandbox/jailprog).
 package main

@@ -735,7 +735,7 @@ func TestSignalDispositions(t *testing.T) {
 // TestEarlySignal: a SIGTERM sent to warden at any moment of its start,
 // before the payload exists, still ends the run: it must not be lost (the
 // kernel drops a signal to a pid namespace's init that has no handler yet)
-// nor kill stage-2 half-way. The delays sweep the whole start.
+// nor leave a half-built jail. The delays sweep the whole start.
 func TestEarlySignal(t *testing.T) {
 	e := newEnv(t)
 	for delay := time.Duration(0); delay <= 40*time.Millisecond; delay += 2 * time.Millisecond {
@@ -764,7 +764,7 @@ func TestEarlySignal(t *testing.T) {
 		}
 		ws := ee.Sys().(syscall.WaitStatus)
 		// Before warden catches signals, SIGTERM ends warden itself (and
-		// stage-2 with it); after, the payload gets it: 128+15.
+		// the jail with it); after, the payload gets it: 128+15.
 		if !(ws.Signaled() && ws.Signal() == syscall.SIGTERM) && ee.ExitCode() != 143 {
 			t.Errorf("SIGTERM %v after the start: %v, want exit 143; stderr %q", delay, err, errb.String())
 		}

@@ -226,7 +226,7 @@ func TestNetHelperDiesWithWarden(t *testing.T) {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	// stage-2 is warden's child; pasta serves it by its pid.
+	// the jail's init is warden's child; pasta serves it by its pid.
 	var jail string
 	deadline := time.Now().Add(10 * time.Second)
 	for jail == "" && time.Now().Before(deadline) {

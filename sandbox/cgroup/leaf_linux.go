@@ -70,7 +70,7 @@ func (l *Leaf) FD() (int, error) {
 // AddPID moves a process into the leaf. It is the fallback for kernels (or
 // seccomp profiles) without clone3: the process runs outside the limits
 // between its start and this call, so the caller should hold it stopped until
-// then (stage-2 waits for the parent's go-ahead).
+// then (the jail's init waits for the parent's go-ahead).
 func (l *Leaf) AddPID(pid int) error {
 	if l.dir == "" {
 		return ErrNoLeaf

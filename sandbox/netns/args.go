@@ -33,7 +33,7 @@ type plan struct {
 	warnings []Warning
 }
 
-// pastaPlan builds the pasta command line for the jail whose stage-2 is pid.
+// pastaPlan builds the pasta command line for the jail whose init is pid.
 // euid and egid are warden's.
 func pastaPlan(f Features, pid int, o Options, euid, egid int) (plan, error) {
 	p := plan{dns: pastaDNS, argv: []string{f.Binary,

@@ -161,7 +161,7 @@ func serveInJail(t *testing.T, pid int, op string) {
 }
 
 // newJail starts a jail-like target: a process in a new user and network
-// namespace (caller mapped to 0) with lo up, as stage-2 would have it.
+// namespace (caller mapped to 0) with lo up, as the jail's init would have it.
 func newJail(t *testing.T) *exec.Cmd {
 	t.Helper()
 	cmd := exec.Command("/bin/sh", "-c", "ip link set lo up && exec sleep 100000")

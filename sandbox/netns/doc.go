@@ -6,7 +6,7 @@
 //
 // Modes:
 //
-//	none         the jail's own namespace with only lo (stage-2 brings it up).
+//	none         the jail's own namespace with only lo (the jail's init brings it up).
 //	host         the host's namespace; unsafe, reported as such.
 //	pasta        passt's pasta, L2<->L4 translation, no NAT.
 //	slirp4netns  libslirp, NAT'd user-mode TCP/IP, 10.0.2.0/24.

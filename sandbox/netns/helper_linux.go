@@ -40,7 +40,7 @@ type Helper struct {
 	stopErr  error
 }
 
-// Start connects the jail whose stage-2 has pid to the network, as o says.
+// Start connects the jail whose init has pid to the network, as o says.
 // For pasta and slirp4netns it starts the helper against /proc/PID/ns/net
 // (joining /proc/PID/ns/user), waits until the jail's interface has its
 // default route, publishes o.Publish, and returns. The helper dies with
@@ -189,7 +189,7 @@ func (h *Helper) start(mode Mode, f Features, o Options) error {
 // If warden dies, even by SIGKILL, every thread exits and the kernel sends
 // the helper SIGKILL. After the reap we unlock rather than let the thread
 // die with the goroutine: other children started on this thread earlier
-// (the jail's stage-2, say) may carry a Pdeathsig of their own.
+// (the jail's init, say) may carry a Pdeathsig of their own.
 func (h *Helper) startLocked() error {
 	started := make(chan error, 1)
 	h.exited = make(chan struct{})
@@ -208,7 +208,7 @@ func (h *Helper) startLocked() error {
 	return <-started
 }
 
-// watchJail kills the helper when the jail's stage-2 exits: pasta holds the
+// watchJail kills the helper when the jail's init exits: pasta holds the
 // jail's namespace open and would otherwise run on.
 func (h *Helper) watchJail(pidfd int, stopR *os.File) {
 	defer unix.Close(pidfd)
@@ -379,7 +379,7 @@ func (h *Helper) Counters() (rx, tx uint64, err error) {
 
 func (h *Helper) readCountersLocked() error {
 	// The open file keeps a reference to the jail's netns (seq_open_net),
-	// so this works after stage-2 is gone.
+	// so this works after the jail's init is gone.
 	buf := make([]byte, 16384)
 	n, err := h.netdev.ReadAt(buf, 0)
 	if err != nil && n == 0 {
