@@ -30,6 +30,29 @@ print(f"ratio warden/bwrap   {med['warden']/med['bwrap']:.2f}")
 print(f"ratio warden/unshare {med['warden']/med['unshare']:.2f}")
 PY
 
+# 64 jails started at once, 4 rounds each, side by side (the CI shape: many
+# short jobs at the same time).
+B="bwrap --unshare-all --die-with-parent --new-session --ro-bind / / --dev /dev --proc /proc --tmpfs /tmp /bin/true"
+hyperfine -N --warmup 1 --runs 4 --export-json "$out/c.json" \
+	-n warden "bash -c 'for i in \$(seq 64); do $W run -- /bin/true & done; wait'" \
+	-n bwrap "bash -c 'for i in \$(seq 64); do $B & done; wait'" >/dev/null
+python3 - "$out/c.json" <<'PY'
+import json, sys
+r = {x["command"]: x for x in json.load(open(sys.argv[1]))["results"]}
+for k in ("warden", "bwrap"):
+    print(f"64 at once: {k:6s} mean {r[k]['mean']*1000:7.1f} ms per round of 64 (4 rounds)")
+print(f"ratio 64-at-once warden/bwrap {r['warden']['mean']/r['bwrap']['mean']:.2f}")
+PY
+
+# Peak RSS of the host-side process (the jail's init shares warden's memory,
+# so this is warden's own), the median of 20 runs each.
+rss() { for i in $(seq 20); do /usr/bin/time -f %M "$@" 2>&1 >/dev/null | tail -1; done | sort -n | sed -n 10p; }
+if [ -x /usr/bin/time ]; then
+	echo "peak RSS: warden $(rss $W run -- /bin/true) KiB, bwrap $(rss $B) KiB"
+else
+	echo "peak RSS: skipped (/usr/bin/time missing: apt install time)"
+fi
+
 # What a network helper adds to startup (issue 7): none vs pasta vs slirp4netns, one run
 # (--as-root in all three: slirp4netns needs a mapped root in the jail).
 if command -v pasta >/dev/null && command -v slirp4netns >/dev/null && [ -r /dev/net/tun ] && [ -w /dev/net/tun ]; then

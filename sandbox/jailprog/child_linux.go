@@ -105,7 +105,10 @@ func New(s Spec) *Child {
 //     and stays so until the child is reaped: the program sets
 //     PR_SET_PDEATHSIG, which fires when the creating thread exits.
 func (c *Child) Start() error {
-	if haveCloneVM {
+	// Not in a cgroup of its own: there, memory.oom.group makes the OOM
+	// killer kill every task of the jail's cgroup, and the kernel kills
+	// every process that shares a victim's memory with it, warden too.
+	if haveCloneVM && c.spec.CgroupFD < 0 {
 		err := c.startShared()
 		if err != syscall.EINVAL {
 			return err
@@ -121,7 +124,9 @@ const initStackSize = 64 << 10
 
 // startShared clones init with CLONE_VM and a stack of its own: no page
 // table is copied and warden itself takes no copy-on-write faults later
-// (each one a TLB shootdown). Init writes only the Child's own fields and
+// (each one a TLB shootdown). Should the host's OOM killer ever pick init
+// as its victim, it kills warden with it (they share their memory); the
+// jail ends either way, without a report then. Init writes only the Child's own fields and
 // its programs' registers, which warden does not touch while init runs,
 // and its signal handlers are its own copy (no CLONE_SIGHAND), reset before
 // any signal is unblocked.
