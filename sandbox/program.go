@@ -19,7 +19,7 @@ const markCwdFallback = "cwd-fallback"
 
 // goBufSize bounds the parent's "go" message (the network helper's
 // resolv.conf).
-const goBufSize = 16 << 10
+const goBufSize = 4 << 10
 
 // Programs compiles p into the jail's two programs: init's (fds, "go", host
 // name, loopback, mounts, pivot_root, working directory) and the payload's

@@ -181,8 +181,10 @@ type launch struct {
 	start time.Time
 	phase func(step string)
 
-	// syncP is the parent's end of the sync socket, syncC the child's.
+	// syncP is the parent's end of the sync socket, syncC the child's;
+	// syncFile owns syncP once supervise polls it.
 	syncP, syncC int
+	syncFile     *os.File
 
 	leaf  *cgroup.Leaf
 	net   *netns.Helper
@@ -219,6 +221,10 @@ func (l *launch) openSync() error {
 }
 
 func (l *launch) closeSync() {
+	if l.syncFile != nil {
+		l.syncFile.Close()
+		l.syncFile, l.syncP = nil, -1
+	}
 	for _, fd := range []*int{&l.syncP, &l.syncC} {
 		if *fd >= 0 {
 			unix.Close(*fd)

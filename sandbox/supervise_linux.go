@@ -22,10 +22,23 @@ import (
 func (l *launch) supervise(sigs <-chan os.Signal) (*Result, error) {
 	p, res := l.p, l.res
 	msgs := make(chan jailprog.Message, 4)
+	// The socket waits in the runtime's poller, not on a thread of its own.
+	rc, pollErr := l.pollSync()
 	go func() {
 		defer close(msgs)
+		if pollErr != nil {
+			return
+		}
 		for {
-			m, err := jailprog.Recv(l.syncP)
+			var m jailprog.Message
+			var recvErr error
+			err := rc.Read(func(fd uintptr) bool {
+				m, recvErr = jailprog.Recv(int(fd))
+				return recvErr != unix.EAGAIN
+			})
+			if err == nil {
+				err = recvErr
+			}
 			if err == unix.EINTR {
 				continue
 			}
@@ -157,6 +170,16 @@ func (l *launch) supervise(sigs <-chan os.Signal) (*Result, error) {
 		res.Ending = EndTimeout
 	}
 	return res, nil
+}
+
+// pollSync hands the parent's end of the sync socket to the runtime's
+// poller (non-blocking, an *os.File that owns it from now on).
+func (l *launch) pollSync() (syscall.RawConn, error) {
+	if err := unix.SetNonblock(l.syncP, true); err != nil {
+		return nil, err
+	}
+	l.syncFile = os.NewFile(uintptr(l.syncP), "sync")
+	return l.syncFile.SyscallConn()
 }
 
 // started takes the "started" message: the payload's pidfd, its pid in

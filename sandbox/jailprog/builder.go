@@ -29,7 +29,9 @@ type Builder struct {
 }
 
 // NewBuilder starts an empty program.
-func NewBuilder() *Builder { return &Builder{guard: -1} }
+func NewBuilder() *Builder {
+	return &Builder{guard: -1, steps: make([]*Step, 0, 256), bufs: make([][]byte, 0, 256)}
+}
 
 // Context sets what the following steps are part of, for error messages.
 func (b *Builder) Context(stage, path, detail string) {
@@ -186,8 +188,9 @@ func (b *Builder) Program() (*Program, error) {
 		return nil, b.err
 	}
 	p := &Program{Bufs: b.bufs, NRegs: b.nregs, Marks: b.marks, Lists: b.lists, Relocs: b.relocs}
-	for _, s := range b.steps {
-		p.Steps = append(p.Steps, *s)
+	p.Steps = make([]Step, len(b.steps))
+	for i, s := range b.steps {
+		p.Steps[i] = *s
 	}
 	return p, nil
 }
