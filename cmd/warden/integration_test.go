@@ -1025,3 +1025,25 @@ func TestRlimitsBeforeSeccomp(t *testing.T) {
 		t.Errorf("exit %d stdout %q stderr %q; want the limits 64/128 set and the command's own setrlimit denied", r.code, r.stdout, r.stderr)
 	}
 }
+
+// TestSetupStepErrors: a step of the jail's setup that fails comes back as
+// one line naming the mount, the call and the errno, exit 125; a symlink
+// planted in a writable directory (here the project) never redirects a
+// mount: the target is opened without following symlinks.
+func TestSetupStepErrors(t *testing.T) {
+	e := newEnv(t)
+	r := e.run(t, nil, "run", "--tmpfs", "/usr/warden-no-such-dir", "--", "true")
+	if r.code != 125 || !strings.Contains(r.stderr, "warden: error: jail setup: mount /usr/warden-no-such-dir: tmpfs /usr/warden-no-such-dir [mode=0755] (mkdirat): read-only file system") {
+		t.Errorf("tmpfs under the read-only /usr: exit %d stderr %q", r.code, r.stderr)
+	}
+	if err := os.Symlink("/etc", filepath.Join(e.cwd, "evil")); err != nil {
+		t.Fatal(err)
+	}
+	r = e.run(t, nil, "run", "--tmpfs", filepath.Join(e.cwd, "evil", "x"), "--", "sh", "-c", "echo RAN")
+	if r.code != 125 || strings.Contains(r.stdout, "RAN") || !strings.Contains(r.stderr, "(openat2): too many levels of symbolic links") {
+		t.Errorf("tmpfs through a symlink: exit %d stdout %q stderr %q; want refused (ELOOP)", r.code, r.stdout, r.stderr)
+	}
+	if _, err := os.Stat("/etc/x"); err == nil {
+		t.Error("/etc/x exists on the host")
+	}
+}

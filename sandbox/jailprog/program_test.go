@@ -2,6 +2,7 @@ package jailprog
 
 import (
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/warden-sandbox/warden/sandbox/mount"
@@ -41,20 +42,61 @@ func TestListing(t *testing.T) {
 // keep the child code linked into the test binary for the nosplit check.
 var _ = New
 
-func TestPrintListing(t *testing.T) {
+// TestOptionalGroup: in an optional op, ENOENT of any step skips to the
+// op's end, but a step that tolerates another errno (EEXIST of mkdirat)
+// goes on at the next step.
+func TestOptionalGroup(t *testing.T) {
 	b := NewBuilder()
-	g := b.NewBuf(4096)
-	l := b.Prologue(9, []int{5}, g)
-	b.Mounts([]mount.Op{
-		{Kind: mount.Bind, Source: "/usr", Target: "/usr", ReadOnly: true},
-		{Kind: mount.Symlink, Source: "usr/bin", Target: "/bin"},
-		{Kind: mount.Tmpfs, Target: "/home/u", Data: "mode=0700"},
-		{Kind: mount.Bind, Source: "/home/u/p", Target: "/home/u/p"},
-		{Kind: mount.Hide, Target: "/home/u/p/.ssh", Optional: true},
-		{Kind: mount.Proc, Target: "/proc"},
-		{Kind: mount.Remount, Target: "/proc/sys", Optional: true},
-		{Kind: mount.File, Source: "dns", Target: "/etc/resolv.conf", File: true},
-	}, "/tmp", Dynamic{Source: "dns", Buf: g, Len: l})
-	p, _ := b.Program()
-	t.Log("\n" + p.String())
+	b.BeginOptional()
+	a := b.Call(1, "a")
+	m := b.Call(2, "mkdirat")
+	m.OkErrno = syscall.EEXIST
+	c := b.Call(3, "c")
+	b.EndOptional()
+	end := b.Here()
+	if a.Jump != end || c.Jump != end || a.OkErrno != syscall.ENOENT {
+		t.Errorf("optional steps: jumps %d %d (errno %v), want %d on ENOENT", a.Jump, c.Jump, a.OkErrno, end)
+	}
+	if m.Jump != 0 || m.OkErrno != syscall.EEXIST {
+		t.Errorf("mkdirat in the group: jump %d on %v, want the next step on EEXIST", m.Jump, m.OkErrno)
+	}
+}
+
+// TestRegisters: registers are reused after a close, and a register closed
+// twice is a compiler bug that Program reports.
+func TestRegisters(t *testing.T) {
+	b := NewBuilder()
+	r0 := b.Reg()
+	b.Close(r0)
+	if r1 := b.Reg(); r1 != r0 {
+		t.Errorf("register after close: r%d, want r%d again", r1, r0)
+	}
+	b.Close(r0)
+	b.Close(r0)
+	if _, err := b.Program(); err == nil || !strings.Contains(err.Error(), "closed twice") {
+		t.Errorf("Program after a double close: %v", err)
+	}
+}
+
+// TestPrologueFDs: the passed fds land at 3, 4, ... without the close-on-exec
+// flag and the sync socket after them with it; every other fd is closed.
+func TestPrologueFDs(t *testing.T) {
+	b := NewBuilder()
+	b.Prologue(4, []int{7, 3}, b.NewBuf(16))
+	p, err := b.Program()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := p.String()
+	for _, want := range []string{
+		"r0 = fcntl(7, F_DUPFD_CLOEXEC, 6)", "r1 = fcntl(3, F_DUPFD_CLOEXEC, 6)", "r2 = fcntl(sync, F_DUPFD_CLOEXEC, 6)",
+		"dup3(r0, 3, 0)", "dup3(r1, 4, 0)", "dup3(r2, 5, O_CLOEXEC)", "close_range(6, ~0U, 0)", "read(sync, <go>, 16)  [0 fails]",
+	} {
+		if !strings.Contains(got, want) {
+			t.Errorf("prologue lacks %q:\n%s", want, got)
+		}
+	}
+	if strings.Index(got, "dup3(r0, 3, 0)") < strings.Index(got, "r2 = fcntl(sync") {
+		t.Errorf("an fd is moved into 3... before every kept fd is above that range:\n%s", got)
+	}
 }
