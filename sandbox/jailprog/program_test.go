@@ -39,9 +39,6 @@ func TestListing(t *testing.T) {
 	}
 }
 
-// keep the child code linked into the test binary for the nosplit check.
-var _ = New
-
 // TestOptionalGroup: in an optional op, ENOENT of any step skips to the
 // op's end, but a step that tolerates another errno (EEXIST of mkdirat)
 // goes on at the next step.
