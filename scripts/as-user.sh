@@ -16,4 +16,4 @@ while [ -n "${GOTMPDIR:-}" ] && [ "$d" != "$GOTMPDIR" ] && [ "$d" != / ]; do
 done
 exec setpriv --reuid="$u" --regid="$u" --init-groups \
 	env -i HOME="$home" USER="$u" LOGNAME="$u" PATH=/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin \
-	LANG=C.UTF-8 TMPDIR=/tmp WARDEN_BIN="${WARDEN_BIN:-}" "$@"
+	LANG=C.UTF-8 TMPDIR=/tmp WARDEN_BIN="${WARDEN_BIN:-}" WARDEN_SYMBIN="${WARDEN_SYMBIN:-}" "$@"

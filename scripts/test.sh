@@ -38,6 +38,11 @@ gotmp=$(mktemp -d /tmp/warden-gotest.XXXXXX)
 chmod 755 "$gotmp"
 trap 'rm -rf "$gotmp"' EXIT
 export GOTMPDIR=$gotmp
+# A warden binary with its symbol table, for the test that disassembles the
+# code of the jail's init (sandbox/jailprog: TestChildCallsOnlyNosplit).
+CGO_ENABLED=1 go build -tags "netgo osusergo" -o "$gotmp/warden-sym" ./cmd/warden
+chmod a+rx "$gotmp/warden-sym"
+export WARDEN_SYMBIN=$gotmp/warden-sym
 
 echo "== unit, namespace and integration tests (as ${WARDEN_TEST_USER:-wardentest} when run as root)"
 go test -count=1 -tags integration -exec "$PWD/scripts/as-user.sh" ./...
