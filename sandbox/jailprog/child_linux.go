@@ -124,12 +124,14 @@ const initStackSize = 64 << 10
 
 // startShared clones init with CLONE_VM and a stack of its own: no page
 // table is copied and warden itself takes no copy-on-write faults later
-// (each one a TLB shootdown). Should the host's OOM killer ever pick init
-// as its victim, it kills warden with it (they share their memory); the
-// jail ends either way, without a report then. Init writes only the Child's own fields and
-// its programs' registers, which warden does not touch while init runs,
-// and its signal handlers are its own copy (no CLONE_SIGHAND), reset before
-// any signal is unblocked.
+// (each one a TLB shootdown). Init writes only the Child's own fields and
+// its programs' registers, which warden does not touch while init runs;
+// its signal handlers are its own copy (no CLONE_SIGHAND), reset before any
+// signal is unblocked; its fd table is its own (no CLONE_FILES). Sharing
+// the memory also shares its "dumpable" flag: init's PR_SET_DUMPABLE 0
+// makes warden non-dumpable too. Should the host's OOM killer ever pick
+// init as its victim, it kills warden with it; the jail ends either way,
+// without a report then.
 //
 //go:norace
 //go:nocheckptr

@@ -8,8 +8,8 @@ import (
 )
 
 // This file is the code that runs in the jail's init and payload before the
-// payload's execve: a child cloned raw from a Go process, which inherits a
-// copy of the runtime's memory but none of its threads. Nothing here may
+// payload's execve: a child cloned raw from a Go process, which shares (or
+// has a copy of) the runtime's memory but none of its threads. Nothing here may
 // allocate, grow the stack, take a lock, start a goroutine, panic or write a
 // pointer (a write barrier). So every function below is //go:nosplit (the
 // linker rejects a nosplit chain that could overflow the stack), indexes only
