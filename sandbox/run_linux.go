@@ -159,8 +159,10 @@ func Run(p *Plan, logw io.Writer) (*Result, error) {
 		return res, err
 	}
 	defer l.leaf.Remove()
-	// Signals are caught before the jail exists so none is lost between
-	// start and the supervising loop.
+	// The caught signals' channel is taken before the jail exists: one
+	// caught from now on reaches the payload once it runs. One that comes
+	// before the runtime has enabled catching (CatchSignals) ends warden,
+	// and the jail with it.
 	sigs, stop := takeSignals()
 	defer stop()
 	if err := l.startInit(); err != nil {

@@ -86,7 +86,14 @@ func (l *launch) supervise(sigs <-chan os.Signal) (*Result, error) {
 				}
 				held = nil
 			case jailprog.MsgStopped:
-				l.jobStop()
+				// A stop the caller's shell must see: the payload holds
+				// the terminal (Ctrl-Z), or in the background it read
+				// from or wrote to the terminal. A payload that stops
+				// itself in the background (kill -STOP $$) is left
+				// to whoever continues it.
+				if sig := syscall.Signal(m.Status); p.Foreground || sig == syscall.SIGTTIN || sig == syscall.SIGTTOU {
+					l.jobStop()
+				}
 			case jailprog.MsgError:
 				stageErr = l.stageError(m)
 			case jailprog.MsgExit:
