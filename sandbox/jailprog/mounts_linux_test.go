@@ -2,10 +2,10 @@ package jailprog
 
 import (
 	"errors"
-	"slices"
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"testing"
 
