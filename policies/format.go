@@ -114,6 +114,7 @@ func formatBody(p *Policy) []byte {
 	kv("action", str(s.Action))
 	kv("nested_userns", strconv.FormatBool(s.NestedUserns))
 	kv("io_uring", strconv.FormatBool(s.IOUring))
+	kv("ptrace", strconv.FormatBool(s.Ptrace))
 	kv("audit", strconv.FormatBool(s.Audit))
 
 	b.WriteString("\n[report]\n")

@@ -140,6 +140,7 @@ type Seccomp struct {
 	Action       string   // "errno" (default), "kill" or "log"
 	NestedUserns bool
 	IOUring      bool
+	Ptrace       bool // allow ptrace, process_vm_*, kcmp, pidfd_getfd, process_madvise
 	Audit        bool
 }
 

@@ -75,6 +75,7 @@ var schema = []field{
 	{key: "seccomp.action", kind: kEnum, enum: []string{"errno", "kill", "log"}},
 	{key: "seccomp.nested_userns", kind: kBool},
 	{key: "seccomp.io_uring", kind: kBool},
+	{key: "seccomp.ptrace", kind: kBool},
 	{key: "seccomp.audit", kind: kBool},
 
 	{key: "report.file", kind: kString, check: checkReport},
@@ -189,6 +190,8 @@ func (p *Policy) ptr(key string) any {
 		return &p.Seccomp.NestedUserns
 	case "seccomp.io_uring":
 		return &p.Seccomp.IOUring
+	case "seccomp.ptrace":
+		return &p.Seccomp.Ptrace
 	case "seccomp.audit":
 		return &p.Seccomp.Audit
 	case "report.file":

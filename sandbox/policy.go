@@ -104,7 +104,7 @@ func OptionsFromPolicy(p *policies.Policy, argv []string) (Options, error) {
 	}
 	o.Seccomp = p.Seccomp.Profile
 	o.SeccompOpts = seccomp.Options{Allow: p.Seccomp.Allow, Deny: p.Seccomp.Deny, Errno: p.Seccomp.Errno,
-		Action: p.Seccomp.Action, NestedUserns: p.Seccomp.NestedUserns, IOUring: p.Seccomp.IOUring, Audit: p.Seccomp.Audit}
+		Action: p.Seccomp.Action, NestedUserns: p.Seccomp.NestedUserns, IOUring: p.Seccomp.IOUring, Ptrace: p.Seccomp.Ptrace, Audit: p.Seccomp.Audit}
 	return o, nil
 }
 

@@ -717,3 +717,23 @@ func TestSeccompRequestCacheTampered(t *testing.T) {
 		t.Errorf("next run: exit %d stdout %q stderr %q; want keyctl denied with EPERM", r.code, r.stdout, r.stderr)
 	}
 }
+
+// TestPolicyPtraceKey: `[seccomp] ptrace = true` in a policy (documented in
+// docs/seccomp.md) loads and allows ptrace and process_vm_readv to the
+// jail's own processes; without it both are denied.
+func TestPolicyPtraceKey(t *testing.T) {
+	e := newEnv(t)
+	dir, bin := buildAttack(t)
+	pol := filepath.Join(e.home, "debug.toml")
+	if err := os.WriteFile(pol, []byte("extends = \"default\"\n[seccomp]\nptrace = true\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r := e.run(t, nil, "run", "--policy", pol, "--ro", dir, "--", bin, "ptrace")
+	if d := cmp.Diff(map[string]string{"ptrace": "ok", "process_vm_readv": "ok"}, attackCalls(r.stdout)); r.code != 0 || d != "" {
+		t.Errorf("ptrace = true: exit %d stderr %q; calls (-want +got):\n%s", r.code, r.stderr, d)
+	}
+	r = e.run(t, nil, "run", "--ro", dir, "--", bin, "ptrace")
+	if d := cmp.Diff(map[string]string{"ptrace": "EPERM", "process_vm_readv": "EPERM"}, attackCalls(r.stdout)); d != "" {
+		t.Errorf("default: calls (-want +got):\n%s", d)
+	}
+}
