@@ -113,6 +113,11 @@ func (d *decoder) applyFlag(fl Flag, env Env) {
 		if fl.Key == "report.file" && v != "" && !strings.HasPrefix(v, "fd:") && !filepath.IsAbs(v) && filepath.IsAbs(env.CWD) {
 			v = filepath.Join(env.CWD, v)
 		}
+		// So is --seccomp FILE.json (a profile name has no "/" and no
+		// .json suffix).
+		if fl.Key == "seccomp.profile" && (strings.ContainsRune(v, '/') || strings.HasSuffix(v, ".json")) && !filepath.IsAbs(v) && filepath.IsAbs(env.CWD) {
+			v = filepath.Join(env.CWD, v)
+		}
 		d.field(f, fl.Key, v)
 	}
 	// Items carry the flag's name, so that Origin and later contradiction
