@@ -50,8 +50,8 @@ func Run(t *testing.T, fn func(t *testing.T)) {
 	}
 	out, err := cmd.CombinedOutput()
 	if err != nil {
-		if se, ok := err.(*os.SyscallError); ok || strings.Contains(err.Error(), "operation not permitted") {
-			t.Skipf("needs unprivileged user namespaces: %v", se)
+		if _, ok := err.(*os.SyscallError); ok || strings.Contains(err.Error(), "operation not permitted") {
+			t.Skipf("needs unprivileged user namespaces: %v", err)
 		}
 		t.Fatalf("in user namespace: %v\n%s", err, out)
 	}
