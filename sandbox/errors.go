@@ -49,12 +49,21 @@ func (e *StageError) Unwrap() error {
 
 // UsageError is a bad flag, argument or option value: exit 125, no hint
 // beyond its own text.
-type UsageError struct{ Msg string }
+type UsageError struct {
+	Msg string
+	err error // what a %w in Usagef's format wrapped
+}
 
 func (e *UsageError) Error() string { return e.Msg }
 
-// Usagef builds a UsageError.
-func Usagef(format string, a ...any) error { return &UsageError{Msg: fmt.Sprintf(format, a...)} }
+// Unwrap returns the error a %w in the format wrapped, if any.
+func (e *UsageError) Unwrap() error { return e.err }
+
+// Usagef builds a UsageError; %w wraps an error as fmt.Errorf does.
+func Usagef(format string, a ...any) error {
+	e := fmt.Errorf(format, a...)
+	return &UsageError{Msg: e.Error(), err: errors.Unwrap(e)}
+}
 
 // Warning is a protection or request that was not applied as asked, with the
 // reason. Callers print each one and record it in the run report.

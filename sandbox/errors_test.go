@@ -1,6 +1,8 @@
 package sandbox
 
 import (
+	"errors"
+	"io/fs"
 	"strings"
 	"syscall"
 	"testing"
@@ -20,5 +22,18 @@ func TestDiagnoseMountEPERM(t *testing.T) {
 		if len(h) != 1 || !strings.Contains(h[0], tc.want) {
 			t.Errorf("Diagnose(mount EPERM %q) = %q, want a hint with %q", tc.detail, h, tc.want)
 		}
+	}
+}
+
+// TestUsageErrorWraps: a UsageError keeps what its %w wrapped, so callers
+// can still branch on the cause (issue 15 item 12).
+func TestUsageErrorWraps(t *testing.T) {
+	err := Usagef("--ro %s: %w", "/x", fs.ErrNotExist)
+	var ue *UsageError
+	if !errors.As(err, &ue) || !errors.Is(err, fs.ErrNotExist) || err.Error() != "--ro /x: file does not exist" {
+		t.Errorf("Usagef with %%w: %v (As %v, Is %v)", err, errors.As(err, &ue), errors.Is(err, fs.ErrNotExist))
+	}
+	if errors.Unwrap(Usagef("plain %d", 1)) != nil {
+		t.Error("a UsageError without %w unwraps to something")
 	}
 }
