@@ -38,9 +38,10 @@ var devNodes = []string{"null", "zero", "full", "random", "urandom", "tty"}
 const defaultCloneflags = syscall.CLONE_NEWUSER | syscall.CLONE_NEWNS | syscall.CLONE_NEWPID |
 	syscall.CLONE_NEWNET | syscall.CLONE_NEWIPC | syscall.CLONE_NEWUTS | syscall.CLONE_NEWCGROUP
 
-// Resolve turns options and a host description into a Plan. It has no side
-// effects; every problem with the options is an error before anything is
-// created.
+// Resolve turns options and a host description into a Plan. Its one side
+// effect is the seccomp cache in Options.SeccompCache (none when empty):
+// a compiled filter is stored there. Every problem with the options is an
+// error before anything is created.
 func Resolve(o Options, h *Host) (*Plan, []Warning, error) {
 	if len(o.Argv) == 0 {
 		return nil, nil, Usagef("no command given: use warden run [flags] -- CMD [ARGS...]")

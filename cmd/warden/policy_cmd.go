@@ -250,6 +250,8 @@ func (c policyCmd) explain(args []string) int {
 	if err != nil {
 		return fail(c.stderr, err)
 	}
+	// Explaining changes nothing: no seccomp cache is read or written.
+	opts.SeccompCache = ""
 	plan, warns, err := sandbox.Resolve(opts, h)
 	if err != nil {
 		return fail(c.stderr, err)

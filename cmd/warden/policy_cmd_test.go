@@ -544,3 +544,25 @@ func TestLimitsHost(t *testing.T) {
 		})
 	}
 }
+
+// TestExplainWritesNothing: `warden policy explain` changes nothing on the
+// host, not even the seccomp cache (issue 15 item 12).
+func TestExplainWritesNothing(t *testing.T) {
+	hermetic(t)
+	cache := os.Getenv("XDG_CACHE_HOME")
+	for _, args := range [][]string{{"explain", "default", "--", "true"}, {"explain", "strict", "--program", "--", "true"}} {
+		if code, _, stderr := runPolicyProbe(explainHost(), hybridProbe, args...); code != 0 {
+			t.Fatalf("%v: exit %d %s", args, code, stderr)
+		}
+	}
+	var files []string
+	filepath.WalkDir(cache, func(p string, d fs.DirEntry, err error) error {
+		if err == nil && !d.IsDir() {
+			files = append(files, p)
+		}
+		return nil
+	})
+	if len(files) != 0 {
+		t.Errorf("explain wrote %v", files)
+	}
+}
