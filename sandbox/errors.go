@@ -74,6 +74,8 @@ type Warning struct {
 	// jail is weaker than the user may think. The others are notes
 	// (printed at --log-level info).
 	Loud bool `json:"-"`
+	// Printed says Run already printed it, before the command started.
+	Printed bool `json:"-"`
 }
 
 func (w Warning) String() string { return w.What + ": " + w.Reason }

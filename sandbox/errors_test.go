@@ -37,3 +37,20 @@ func TestUsageErrorWraps(t *testing.T) {
 		t.Error("a UsageError without %w unwraps to something")
 	}
 }
+
+func TestJoinReasons(t *testing.T) {
+	for _, tc := range []struct {
+		in   []string
+		want string
+	}{
+		{[]string{"the memory controller is not delegated to /x"}, "the memory controller is not delegated to /x"},
+		{[]string{"the memory controller is in v1", "the cpu controller is in v1", "the pids controller is in v1"},
+			"the memory, cpu and pids controllers are in v1"},
+		{[]string{"the memory controller is in v1", "no cgroup2 here"}, "the memory controller is in v1; no cgroup2 here"},
+		{[]string{"the memory controller is in v1", "the cpu controller is gone"}, "the memory controller is in v1; the cpu controller is gone"},
+	} {
+		if got := joinReasons(tc.in); got != tc.want {
+			t.Errorf("joinReasons(%q) = %q, want %q", tc.in, got, tc.want)
+		}
+	}
+}

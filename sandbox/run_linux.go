@@ -8,6 +8,7 @@ import (
 	"os/signal"
 	"runtime"
 	"runtime/debug"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -159,6 +160,15 @@ func Run(p *Plan, logw io.Writer) (*Result, error) {
 		return res, err
 	}
 	defer l.leaf.Remove()
+	// What this jail will not enforce is said now, before the command
+	// runs (a long job, or one killed, would otherwise never tell), and
+	// once: the caller skips the warnings marked Printed.
+	if logw != nil {
+		for i, w := range l.res.Warnings {
+			fmt.Fprintf(logw, "warden: warning: %s\n", w)
+			l.res.Warnings[i].Printed = true
+		}
+	}
 	// The caught signals' channel is taken before the jail exists: one
 	// caught from now on reaches the payload once it runs. One that comes
 	// before the runtime has enabled catching (CatchSignals) ends warden,
@@ -256,20 +266,68 @@ func (l *launch) setupCgroup() (*Result, error) {
 	if w, ok := tiocstiExposed(p); ok {
 		res.Warnings = append(res.Warnings, w)
 	}
+	// One warning per fix, naming every limit it would make enforced: the
+	// fix is long and the same for each limit of one cause.
+	type cause struct {
+		limits, reasons []string
+		fix             string
+		pidsDegraded    bool
+	}
+	var causes []*cause
 	for _, w := range cwarns {
-		what, reason := "limit "+w.Limit+" not enforced", w.Reason+"; "+w.Fix
+		var c *cause
+		for _, have := range causes {
+			if have.fix == w.Fix {
+				c = have
+			}
+		}
+		if c == nil {
+			c = &cause{fix: w.Fix}
+			causes = append(causes, c)
+		}
+		c.limits = append(c.limits, w.Limit)
+		if !slices.Contains(c.reasons, w.Reason) {
+			c.reasons = append(c.reasons, w.Reason)
+		}
 		// best-effort: RLIMIT_NPROC is a fair stand-in for pids.max here,
 		// because since Linux 5.14 it is counted per user namespace
 		// (ucounts), so it counts the jail's tasks and nothing else.
 		if w.Limit == cgroup.LimitPids && !hasRlimit(p.Rlimits, "nproc") {
 			p.Rlimits = append(p.Rlimits, Rlimit{Name: "nproc", Resource: unix.RLIMIT_NPROC, Soft: uint64(p.Limits.Pids), Hard: uint64(p.Limits.Pids)})
 			res.Limits[w.Limit] = StateDegraded + ": enforced as RLIMIT_NPROC=" + fmt.Sprint(p.Limits.Pids) + " (per user namespace) instead of pids.max: " + w.Reason
-			what = "limit pids degraded to RLIMIT_NPROC"
+			c.pidsDegraded = true
 		}
-		res.Warnings = append(res.Warnings, Warning{What: what, Reason: reason})
+	}
+	for _, c := range causes {
+		what := "limit " + c.limits[0] + " not enforced"
+		if len(c.limits) > 1 {
+			what = "limits " + strings.Join(c.limits, ", ") + " not enforced"
+		}
+		if c.pidsDegraded {
+			what += " (pids degraded to RLIMIT_NPROC)"
+		}
+		res.Warnings = append(res.Warnings, Warning{What: what, Reason: joinReasons(c.reasons) + "; " + c.fix})
 	}
 	l.res = res
 	return nil, nil
+}
+
+// joinReasons joins the reasons of one cause; "the memory controller is X"
+// and "the cpu controller is X" become "the memory and cpu controllers are X".
+func joinReasons(reasons []string) string {
+	var names []string
+	rest := ""
+	for _, r := range reasons {
+		name, tail, ok := strings.Cut(strings.TrimPrefix(r, "the "), " controller is ")
+		if !ok || !strings.HasPrefix(r, "the ") || (rest != "" && tail != rest) {
+			return strings.Join(reasons, "; ")
+		}
+		names, rest = append(names, name), tail
+	}
+	if len(names) < 2 {
+		return strings.Join(reasons, "; ")
+	}
+	return "the " + strings.Join(names[:len(names)-1], ", ") + " and " + names[len(names)-1] + " controllers are " + rest
 }
 
 // startInit compiles the jail's programs and clones its init (into the

@@ -282,9 +282,12 @@ func execRun(o *runOpts, argv []string, stderr io.Writer) (*sandbox.Plan, []sand
 	log.Debug("plan", "map", plan.MapMode, "mounts", len(plan.Mounts), "argv", plan.Argv, "resolve_ms", float64(time.Since(t0).Microseconds())/1000)
 	res, err := sandbox.Run(plan, stderr)
 	if res != nil {
-		// A protection asked for and not applied is never silent.
+		// A protection asked for and not applied is never silent (those
+		// known before the command started were printed then).
 		for _, w := range res.Warnings {
-			fmt.Fprintf(stderr, "warden: warning: %s\n", w)
+			if !w.Printed {
+				fmt.Fprintf(stderr, "warden: warning: %s\n", w)
+			}
 		}
 		for _, d := range res.Denials {
 			fmt.Fprintf(stderr, "warden: seccomp denied %s ×%d (first: pid %d %q)\n", d.Syscall, d.Count, d.FirstPID, strings.Join(d.FirstArgv, " "))

@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -198,7 +199,8 @@ func TestBuiltinCI(t *testing.T) {
 	want := "enforced"
 	if refused {
 		want = "degraded"
-		if !strings.Contains(r.stderr, "warden: warning: limit memory not enforced") {
+		// One warning per cause, naming each limit it leaves out.
+		if !regexp.MustCompile(`(?m)^warden: warning: limits? ([\w-]+, )*memory(, [\w-]+)* not enforced`).MatchString(r.stderr) {
 			t.Errorf("best-effort without the limits must warn; stderr %q", r.stderr)
 		}
 	}
@@ -387,5 +389,44 @@ func TestCwdFallback(t *testing.T) {
 	r = e.run(t, nil, "run", "--chdir", "/does/not/exist", "--", "pwd")
 	if r.code != 125 || !strings.Contains(r.stderr, "chdir /does/not/exist") {
 		t.Errorf("explicit chdir: exit %d %q", r.code, r.stderr)
+	}
+}
+
+// TestLimitWarningsBeforeTheCommand: with --limits best-effort on a host
+// that cannot enforce the limits, warden says so before the command runs
+// (a long CI job, or one that gets killed, must not learn it at the end),
+// once per cause rather than once per limit, and the report has it too.
+func TestLimitWarningsBeforeTheCommand(t *testing.T) {
+	probe := cgroup.Probe()
+	if probe.Missing["memory"] == "" || probe.Missing["cpu"] == "" {
+		t.Skip("this host can enforce memory and cpu limits: no warning to see (the VM lane checks the enforced case)")
+	}
+	e := newEnv(t)
+	report := filepath.Join(e.home, "r.json")
+	r := e.run(t, nil, "run", "--limits", "best-effort", "--memory", "1G", "--cpus", "1", "--report", report, "--",
+		"sh", "-c", "echo COMMAND >&2")
+	if r.code != 0 {
+		t.Fatalf("exit %d: %s", r.code, r.stderr)
+	}
+	lines := strings.Split(strings.TrimSpace(r.stderr), "\n")
+	var warnings []string
+	cmdAt := -1
+	for i, l := range lines {
+		if strings.HasPrefix(l, "warden: warning: limit") {
+			warnings = append(warnings, l)
+			if cmdAt >= 0 {
+				t.Errorf("a limit warning after the command's output: %q", l)
+			}
+		}
+		if l == "COMMAND" {
+			cmdAt = i
+		}
+	}
+	if len(warnings) != 1 || !regexp.MustCompile(`^warden: warning: limits memory, ([\w-]+, )*cpus not enforced`).MatchString(warnings[0]) {
+		t.Errorf("limit warnings %q; want one naming memory and cpus", warnings)
+	}
+	b, err := os.ReadFile(report)
+	if err != nil || !regexp.MustCompile(`limits memory, ([\w-]+, )*cpus not enforced`).Match(b) {
+		t.Errorf("report: %v; want the warning in it:\n%s", err, b)
 	}
 }
