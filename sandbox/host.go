@@ -8,7 +8,10 @@ import (
 	"os/user"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"syscall"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/warden-sandbox/warden/userns"
 )
@@ -23,6 +26,9 @@ type Host struct {
 	SubUID       []userns.IDMap
 	SubGID       []userns.IDMap
 	HaveHelpers  bool // newuidmap and newgidmap are installed
+	// Terminal is the device of the caller's terminal when fd 0, 1 or 2
+	// is one ("/dev/pts/3"), else "".
+	Terminal string
 	loadIDs      func(*Host) error
 	Lstat        func(string) (fs.FileInfo, error)
 	Stat         func(string) (fs.FileInfo, error)
@@ -44,6 +50,7 @@ func RealHost() (*Host, error) {
 		}
 		return nil, fmt.Errorf("the current directory: %w", err)
 	}
+	h.Terminal = terminal()
 	h.Home = os.Getenv("HOME")
 	h.User = os.Getenv("USER")
 	if u, err := user.LookupId(strconv.Itoa(h.UID)); err == nil {
@@ -81,4 +88,19 @@ func (h *Host) LoadSubIDs() error {
 		return nil
 	}
 	return load(h)
+}
+
+// terminal returns the device path of the first of fds 0, 1, 2 that is a
+// terminal, "" if none is.
+func terminal() string {
+	for fd := 0; fd <= 2; fd++ {
+		if _, err := unix.IoctlGetTermios(fd, unix.TCGETS); err != nil {
+			continue
+		}
+		p, err := os.Readlink("/proc/self/fd/" + strconv.Itoa(fd))
+		if err == nil && (strings.HasPrefix(p, "/dev/pts/") || strings.HasPrefix(p, "/dev/tty")) {
+			return p
+		}
+	}
+	return ""
 }

@@ -268,6 +268,13 @@ func resolveMounts(o Options, h *Host) ([]mount.Op, string, error) {
 	for _, n := range devNodes {
 		ops = append(ops, mount.Op{Kind: mount.DevBind, Source: "/dev/" + n, Target: "/dev/" + n, File: true})
 	}
+	if h.Terminal != "" {
+		// The caller's terminal is the host's devpts node, which the
+		// jail's own devpts does not have: shown as /dev/console (as
+		// bubblewrap does), ttyname(3) and tty(1) find it. It gives the
+		// jail nothing its fds 0-2 do not already give.
+		ops = append(ops, mount.Op{Kind: mount.DevBind, Source: h.Terminal, Target: "/dev/console", File: true, Optional: true})
+	}
 	ops = append(ops,
 		mount.Op{Kind: mount.Devpts, Target: "/dev/pts", Data: "mode=0620,ptmxmode=0666"},
 		mount.Op{Kind: mount.Symlink, Source: "pts/ptmx", Target: "/dev/ptmx"},

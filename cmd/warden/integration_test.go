@@ -1047,3 +1047,16 @@ func TestSetupStepErrors(t *testing.T) {
 		t.Error("/etc/x exists on the host")
 	}
 }
+
+// TestTerminalResolvable: in a terminal, the command's terminal has a name
+// inside the jail (/dev/console, as in bubblewrap): tty(1) and ttyname(3)
+// work, where the host's /dev/pts/N is not part of the jail's own devpts.
+func TestTerminalResolvable(t *testing.T) {
+	e := newEnv(t)
+	_, waitFor := tmuxSession(t, e.cwd, "env -i HOME="+e.home+" PATH=/usr/bin:/bin TERM=xterm "+wardenBin(t)+
+		" run -- sh -c 'echo TTY=$(tty); python3 -c \"import os; print(\\\"NAME=\\\" + os.ttyname(0))\"; sleep 10'")
+	screen := waitFor("NAME=")
+	if !strings.Contains(screen, "TTY=/dev/console") || !strings.Contains(screen, "NAME=/dev/console") {
+		t.Errorf("tty in the jail:\n%s", screen)
+	}
+}
