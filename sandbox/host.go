@@ -19,16 +19,16 @@ import (
 // Host is what Resolve needs to know about the machine and the caller. Tests
 // use a fake; RealHost reads the running system.
 type Host struct {
-	UID, GID     int
-	User, Home   string
-	Cwd          string
-	Environ      []string
-	SubUID       []userns.IDMap
-	SubGID       []userns.IDMap
-	HaveHelpers  bool // newuidmap and newgidmap are installed
+	UID, GID    int
+	User, Home  string
+	Cwd         string
+	Environ     []string
+	SubUID      []userns.IDMap
+	SubGID      []userns.IDMap
+	HaveHelpers bool // newuidmap and newgidmap are installed
 	// Terminal is the device of the caller's terminal when fd 0, 1 or 2
 	// is one ("/dev/pts/3"), else "".
-	Terminal string
+	Terminal     string
 	loadIDs      func(*Host) error
 	Lstat        func(string) (fs.FileInfo, error)
 	Stat         func(string) (fs.FileInfo, error)
