@@ -93,6 +93,8 @@ func Resolve(o Options, h *Host) (*Plan, []Warning, error) {
 	}
 	o, sw := guardSharedDirs(o, h)
 	warns = append(warns, sw...)
+	o, hw := guardHome(o, h)
+	warns = append(warns, hw...)
 	ops, cwd, err := resolveMounts(o, h)
 	if err != nil {
 		return nil, nil, err
@@ -620,6 +622,42 @@ func (p *Plan) checkSeccomp() error {
 		return nil
 	}
 	return <-p.seccompCheck
+}
+
+// guardHome shows $HOME, or a directory that holds it, read-only where a
+// policy (not a --rw flag) makes it writable, as the default policy's
+// ${CWD} does when warden starts in $HOME: a command that can write there
+// can change the shell's startup files and warden's own policies, which run
+// outside the jail later. The credential files stay hidden either way.
+// --rw naming the directory keeps it writable (and Resolve warns).
+func guardHome(o Options, h *Host) (Options, []Warning) {
+	home := path.Clean(h.Home)
+	if h.Home == "" || home == "/" {
+		return o, nil
+	}
+	if real, err := h.EvalSymlinks(home); err == nil {
+		home = real
+	}
+	asked := map[string]bool{} // named by --rw
+	for _, m := range o.RW {
+		if strings.HasPrefix(m.Origin, "--") {
+			asked[path.Clean(m.Src)] = true
+		}
+	}
+	var warns []Warning
+	var rw []PathMap
+	for _, m := range o.RW {
+		src := path.Clean(m.Src)
+		if strings.HasPrefix(m.Origin, "--") || asked[src] || !(src == home || src == "/" || strings.HasPrefix(home, src+"/")) {
+			rw = append(rw, m)
+			continue
+		}
+		o.RO = append(append([]PathMap{}, o.RO...), m)
+		warns = append(warns, Warning{Loud: true, What: src + " is shown read-only",
+			Reason: "it is $HOME or holds it, and a command that writes there can change your shell startup files and warden's own policies, which run outside the jail later; run from a project directory, or add --rw " + src + " to let the command write it"})
+	}
+	o.RW = rw
+	return o, warns
 }
 
 // writableInJail reports whether a read-write bind of the plan shows the

@@ -333,24 +333,46 @@ func TestSeccompCacheNotWritable(t *testing.T) {
 	}
 }
 
+// TestHomeWritableWarning: started in $HOME (or a parent of it), the
+// default policy shows the directory read-only and says so; a project under
+// $HOME stays writable; an explicit --rw ~ makes it writable, with a loud
+// warning.
 func TestHomeWritableWarning(t *testing.T) {
 	for _, tc := range []struct {
-		cwd  string
-		want bool
-	}{{"/home/alice/src", false}, {"/home/alice", true}} {
+		cwd          string
+		rwFlag       bool
+		wantRO       bool
+		wantWritable bool
+	}{
+		{"/home/alice/src", false, false, false},
+		{"/home/alice", false, true, false},
+		{"/home/alice", true, false, true},
+	} {
 		h := fakeHost(tc.cwd)
-		_, warns, err := Resolve(policyOptions(t, "default", h), h)
+		o := policyOptions(t, "default", h)
+		if tc.rwFlag {
+			o.RW = append(o.RW, PathMap{Src: "/home/alice", Dst: "/home/alice", Origin: "--rw"})
+		}
+		p, warns, err := Resolve(o, h)
 		if err != nil {
 			t.Fatal(err)
 		}
-		got := false
+		gotRO, gotWritable := false, false
 		for _, w := range warns {
+			if w.Loud && strings.Contains(w.What, "is shown read-only") && strings.Contains(w.Reason, "--rw ") {
+				gotRO = true
+			}
 			if w.Loud && strings.Contains(w.What, "$HOME is writable") {
-				got = true
+				gotWritable = true
 			}
 		}
-		if got != tc.want {
-			t.Errorf("cwd %s: loud $HOME warning = %v, want %v (%v)", tc.cwd, got, tc.want, warns)
+		if gotRO != tc.wantRO || gotWritable != tc.wantWritable {
+			t.Errorf("cwd %s (--rw ~ %v): read-only warning %v, writable warning %v; want %v, %v (%v)", tc.cwd, tc.rwFlag, gotRO, gotWritable, tc.wantRO, tc.wantWritable, warns)
+		}
+		for _, op := range p.Mounts {
+			if op.Kind == mount.Bind && op.Source == tc.cwd && op.ReadOnly != tc.wantRO {
+				t.Errorf("cwd %s (--rw ~ %v): %s", tc.cwd, tc.rwFlag, op)
+			}
 		}
 	}
 }

@@ -1060,3 +1060,28 @@ func TestTerminalResolvable(t *testing.T) {
 		t.Errorf("tty in the jail:\n%s", screen)
 	}
 }
+
+// TestHomeReadOnlyFromHome: started in $HOME, the command cannot plant a
+// line in ~/.bashrc, which would run outside the jail later; --rw ~ allows
+// it on purpose (issue 15 item 4). A project under $HOME stays writable.
+func TestHomeReadOnlyFromHome(t *testing.T) {
+	e := newEnv(t)
+	rc := filepath.Join(e.home, ".bashrc")
+	if err := os.WriteFile(rc, []byte("# mine\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	inHome := *e
+	inHome.cwd = e.home
+	r := inHome.run(t, nil, "run", "--", "sh", "-c", "echo evil >> .bashrc")
+	if b, _ := os.ReadFile(rc); string(b) != "# mine\n" || r.code == 0 || !strings.Contains(r.stderr, "is shown read-only") {
+		t.Errorf("from $HOME: exit %d stderr %q, ~/.bashrc %q; want the write refused and a warning", r.code, r.stderr, b)
+	}
+	r = inHome.run(t, nil, "run", "--rw", e.home, "--", "sh", "-c", "echo ok >> .bashrc")
+	if b, _ := os.ReadFile(rc); string(b) != "# mine\nok\n" || r.code != 0 || !strings.Contains(r.stderr, "$HOME is writable in the jail") {
+		t.Errorf("from $HOME with --rw ~: exit %d stderr %q, ~/.bashrc %q; want the write and the warning", r.code, r.stderr, b)
+	}
+	r = e.run(t, nil, "run", "--", "sh", "-c", "echo x > made-here")
+	if _, err := os.Stat(filepath.Join(e.cwd, "made-here")); r.code != 0 || err != nil {
+		t.Errorf("a project under $HOME: exit %d %q, %v; want it writable", r.code, r.stderr, err)
+	}
+}
