@@ -52,6 +52,9 @@ func formatBody(p *Policy) []byte {
 	kv("tmpfs", list(fs.Tmpfs))
 	kv("hide", list(fs.Hide))
 	kv("chdir", str(fs.Chdir))
+	if fs.TmpfsSize != 0 {
+		kv("tmpfs_size", str(formatSize(fs.TmpfsSize)))
+	}
 	for _, m := range fs.Mounts {
 		b.WriteString("\n[[filesystem.mount]]\n")
 		kv("type", str(m.Type))

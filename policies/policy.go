@@ -79,6 +79,9 @@ type Filesystem struct {
 	RO, RW, Tmpfs, Hide []string
 	Mounts              []Mount
 	Chdir               string // default ${CWD}
+	// TmpfsSize caps each of the jail's tmpfs mounts, in bytes (0: the
+	// default, 1 GiB; never more than limits.memory).
+	TmpfsSize int64
 }
 
 // Mount is one entry of [[filesystem.mount]].

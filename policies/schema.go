@@ -47,6 +47,7 @@ var schema = []field{
 	{key: "filesystem.hide", kind: kList, elem: kPath},
 	{key: "filesystem.mount", kind: kMounts},
 	{key: "filesystem.chdir", kind: kPath},
+	{key: "filesystem.tmpfs_size", kind: kSize},
 
 	{key: "network.mode", kind: kEnum, enum: []string{"none", "host", "pasta", "slirp4netns", "auto"}},
 	{key: "network.publish", kind: kList, elem: kString, check: checkPublish},
@@ -144,6 +145,8 @@ func (p *Policy) ptr(key string) any {
 		return &p.Filesystem.Tmpfs
 	case "filesystem.hide":
 		return &p.Filesystem.Hide
+	case "filesystem.tmpfs_size":
+		return &p.Filesystem.TmpfsSize
 	case "filesystem.chdir":
 		return &p.Filesystem.Chdir
 	case "network.mode":

@@ -49,6 +49,9 @@ type Options struct {
 	CapAdd []string
 	// KillGrace is the time between SIGTERM and SIGKILL on timeout.
 	KillGrace time.Duration
+	// TmpfsSize caps each tmpfs of the jail, in bytes (0: DefaultTmpfsSize);
+	// never more than Limits.Memory.
+	TmpfsSize int64
 	// Mounts are [[filesystem.mount]] entries of a policy.
 	Mounts []MountSpec
 	// Limits are cgroup limits, applied as LimitsMode says.

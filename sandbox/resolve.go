@@ -238,8 +238,41 @@ func resolveEnv(o Options, h *Host) ([]string, error) {
 
 // resolveMounts builds the default view and lays the user's paths over it.
 // It returns the ops and the working directory inside the jail.
+// DefaultTmpfsSize caps each tmpfs of a jail unless a policy or
+// --tmpfs-size says otherwise: without it a tmpfs may take half of RAM, and
+// where no memory limit applies, files are memory no OOM kill attributes to
+// the command.
+const DefaultTmpfsSize = 1 << 30
+
+// tmpfsSize is the cap of each of the jail's tmpfs mounts, as a tmpfs
+// size= option.
+func tmpfsSize(o Options) string {
+	size := o.TmpfsSize
+	if size <= 0 {
+		size = DefaultTmpfsSize
+	}
+	if m := o.Limits.Memory; m > 0 && size > m {
+		size = m
+	}
+	return sizeOption(size)
+}
+
+// sizeOption renders a byte count as tmpfs's size= option.
+func sizeOption(n int64) string {
+	switch {
+	case n%(1<<30) == 0:
+		return fmt.Sprintf("size=%dg", n>>30)
+	case n%(1<<20) == 0:
+		return fmt.Sprintf("size=%dm", n>>20)
+	case n%(1<<10) == 0:
+		return fmt.Sprintf("size=%dk", n>>10)
+	}
+	return fmt.Sprintf("size=%d", n)
+}
+
 func resolveMounts(o Options, h *Host) ([]mount.Op, string, error) {
 	var ops []mount.Op
+	size := tmpfsSize(o)
 	for _, d := range systemDirs {
 		fi, err := h.Lstat(d)
 		if err != nil {
@@ -265,7 +298,7 @@ func resolveMounts(o Options, h *Host) ([]mount.Op, string, error) {
 		mount.Op{Kind: mount.Remount, Target: "/proc/irq", Optional: true},
 		mount.Op{Kind: mount.Remount, Target: "/proc/bus", Optional: true},
 		mount.Op{Kind: mount.Sysfs, Target: "/sys", ReadOnly: true, Optional: true},
-		mount.Op{Kind: mount.Tmpfs, Target: "/dev", Data: "mode=0755"},
+		mount.Op{Kind: mount.Tmpfs, Target: "/dev", Data: "mode=0755," + size},
 	)
 	for _, n := range devNodes {
 		ops = append(ops, mount.Op{Kind: mount.DevBind, Source: "/dev/" + n, Target: "/dev/" + n, File: true})
@@ -280,19 +313,19 @@ func resolveMounts(o Options, h *Host) ([]mount.Op, string, error) {
 	ops = append(ops,
 		mount.Op{Kind: mount.Devpts, Target: "/dev/pts", Data: "mode=0620,ptmxmode=0666"},
 		mount.Op{Kind: mount.Symlink, Source: "pts/ptmx", Target: "/dev/ptmx"},
-		mount.Op{Kind: mount.Tmpfs, Target: "/dev/shm", Data: "mode=1777"},
+		mount.Op{Kind: mount.Tmpfs, Target: "/dev/shm", Data: "mode=1777," + size},
 		mount.Op{Kind: mount.Mqueue, Target: "/dev/mqueue", Optional: true},
 		mount.Op{Kind: mount.Symlink, Source: "/proc/self/fd", Target: "/dev/fd"},
 		mount.Op{Kind: mount.Symlink, Source: "/proc/self/fd/0", Target: "/dev/stdin"},
 		mount.Op{Kind: mount.Symlink, Source: "/proc/self/fd/1", Target: "/dev/stdout"},
 		mount.Op{Kind: mount.Symlink, Source: "/proc/self/fd/2", Target: "/dev/stderr"},
-		mount.Op{Kind: mount.Tmpfs, Target: "/tmp", Data: "mode=1777"},
-		mount.Op{Kind: mount.Tmpfs, Target: "/var/tmp", Data: "mode=1777"},
-		mount.Op{Kind: mount.Tmpfs, Target: "/run", Data: "mode=0755"},
+		mount.Op{Kind: mount.Tmpfs, Target: "/tmp", Data: "mode=1777," + size},
+		mount.Op{Kind: mount.Tmpfs, Target: "/var/tmp", Data: "mode=1777," + size},
+		mount.Op{Kind: mount.Tmpfs, Target: "/run", Data: "mode=0755," + size},
 	)
 	home := path.Clean(h.Home)
 	if home != "/" && home != "" && h.Home != "" {
-		ops = append(ops, mount.Op{Kind: mount.Tmpfs, Target: home, Data: "mode=0700"})
+		ops = append(ops, mount.Op{Kind: mount.Tmpfs, Target: home, Data: "mode=0700," + size})
 	}
 
 	// User paths (--ro/--rw/--tmpfs/--hide and the policy's), applied
@@ -322,9 +355,13 @@ func resolveMounts(o Options, h *Host) ([]mount.Op, string, error) {
 	for _, m := range o.Mounts {
 		switch m.Type {
 		case "tmpfs":
-			data := "mode=0755"
+			data := "mode=0755," + size
 			if m.Size > 0 {
-				data += fmt.Sprintf(",size=%d", m.Size)
+				capped := m.Size
+				if lim := o.Limits.Memory; lim > 0 && capped > lim {
+					capped = lim
+				}
+				data = "mode=0755," + sizeOption(capped)
 			}
 			user = append(user, mount.Op{Kind: mount.Tmpfs, Target: path.Clean(m.Target), Data: data, ReadOnly: m.ReadOnly})
 		default:
@@ -342,7 +379,7 @@ func resolveMounts(o Options, h *Host) ([]mount.Op, string, error) {
 		if !path.IsAbs(t) {
 			return nil, "", Usagef("--tmpfs %s: the target must be an absolute path", t)
 		}
-		user = append(user, mount.Op{Kind: mount.Tmpfs, Target: path.Clean(t), Data: "mode=0755"})
+		user = append(user, mount.Op{Kind: mount.Tmpfs, Target: path.Clean(t), Data: "mode=0755," + size})
 	}
 	for _, p := range o.Hide {
 		if !path.IsAbs(p) {

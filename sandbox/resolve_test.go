@@ -551,3 +551,43 @@ func TestDaemonSocketsHidden(t *testing.T) {
 		t.Errorf("hidden under /var: %v, want [/var/lib/incus] (only what exists)", hidden)
 	}
 }
+
+// TestTmpfsSizes: every tmpfs of the jail is capped, at 1 GiB by default,
+// at --tmpfs-size, and never above the memory limit (issue 15 item 5).
+func TestTmpfsSizes(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		size   int64
+		memory int64
+		want   string
+	}{
+		{"default", 0, 0, "size=1g"},
+		{"asked", 64 << 20, 0, "size=64m"},
+		{"memory limit caps it", 2 << 30, 256 << 20, "size=256m"},
+	} {
+		h := fakeHost("/home/alice/src")
+		o := policyOptions(t, "default", h)
+		o.TmpfsSize, o.Limits.Memory = tc.size, tc.memory
+		o.Tmpfs = append(o.Tmpfs, "/scratch")
+		if tc.memory > 0 {
+			o.LimitsMode = "best-effort"
+		}
+		p, _, err := Resolve(o, h)
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := 0
+		for _, op := range p.Mounts {
+			if op.Kind != mount.Tmpfs {
+				continue
+			}
+			n++
+			if !strings.Contains(op.Data, tc.want) {
+				t.Errorf("%s: %s, want %s", tc.name, op, tc.want)
+			}
+		}
+		if n < 6 { // /dev, /dev/shm, /tmp, /var/tmp, /run, $HOME, /scratch
+			t.Errorf("%s: only %d tmpfs mounts", tc.name, n)
+		}
+	}
+}

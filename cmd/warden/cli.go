@@ -90,6 +90,7 @@ type runOpts struct {
 	fs                  *pflag.FlagSet
 	policy              string
 	memory, limits      string
+	tmpfsSize           string
 	pids                int64
 	cpus                float64
 	seccomp             string
@@ -119,6 +120,7 @@ func runFlags() (*pflag.FlagSet, *runOpts) {
 	fs.StringArrayVar(&o.ro, "ro", nil, "show host path SRC read-only at DST (`SRC[:DST]`, repeatable)")
 	fs.StringArrayVar(&o.rw, "rw", nil, "show host path SRC read-write at DST (`SRC[:DST]`, repeatable)")
 	fs.StringArrayVar(&o.tmpfs, "tmpfs", nil, "mount an empty private tmpfs at `DST` (repeatable)")
+	fs.StringVar(&o.tmpfsSize, "tmpfs-size", "", "cap each of the jail's tmpfs mounts (/tmp, $HOME, /dev/shm, ...) at `SIZE` (default 1G, at most --memory)")
 	fs.StringArrayVar(&o.hide, "hide", nil, "make `PATH` empty and unreadable in the jail (repeatable)")
 	fs.StringVar(&o.chdir, "chdir", "", "working `DIR` inside the jail (default: the current directory)")
 	fs.StringVar(&o.hostname, "hostname", "warden", "host `NAME` inside the jail")

@@ -1085,3 +1085,14 @@ func TestHomeReadOnlyFromHome(t *testing.T) {
 		t.Errorf("a project under $HOME: exit %d %q, %v; want it writable", r.code, r.stderr, err)
 	}
 }
+
+// TestTmpfsSizeCap: a write past the jail's tmpfs cap fails with ENOSPC
+// and df shows the cap (issue 15 item 5).
+func TestTmpfsSizeCap(t *testing.T) {
+	e := newEnv(t)
+	r := e.run(t, nil, "run", "--tmpfs-size", "1M", "--", "sh", "-c",
+		"df -k /tmp | tail -1; dd if=/dev/zero of=/tmp/big bs=64k count=32 2>&1; true")
+	if r.code != 0 || !regexp.MustCompile(`\s1024\s`).MatchString(r.stdout) || !strings.Contains(r.stdout, "No space left on device") {
+		t.Errorf("exit %d stdout %q stderr %q; want a 1024 KiB /tmp and ENOSPC past it", r.code, r.stdout, r.stderr)
+	}
+}

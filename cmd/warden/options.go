@@ -20,7 +20,7 @@ var flagKeys = map[string]string{
 	"publish": "network.publish", "allow-host-loopback": "network.allow_host_loopback", "env": "process.env", "env-pass": "process.env_pass", "timeout": "process.timeout",
 	"kill-grace": "process.kill_grace", "rlimit": "process.rlimits", "cap-add": "process.cap_add",
 	"memory": "limits.memory", "pids": "limits.pids", "cpus": "limits.cpus", "limits": "limits.enforce",
-	"seccomp": "seccomp.profile", "report": "report.file",
+	"seccomp": "seccomp.profile", "report": "report.file", "tmpfs-size": "filesystem.tmpfs_size",
 }
 
 // policyEnv describes the host to the policy loader.
