@@ -30,7 +30,7 @@ func (f explainFileInfo) Sys() any           { return nil }
 // explainFakeHost is bob (2000) on a host without merged /usr and without
 // subordinate ids, working in /work. Its environment carries secrets.
 func explainFakeHost() *Host {
-	dirs := map[string]bool{"/usr": true, "/bin": true, "/lib": true, "/etc": true, "/var": true, "/work": true,
+	dirs := map[string]bool{"/usr": true, "/bin": true, "/lib": true, "/etc": true, "/var": true, "/var/lib": true, "/work": true,
 		"/home/bob": true}
 	stat := func(p string) (fs.FileInfo, error) {
 		if dirs[p] {
@@ -93,7 +93,7 @@ func TestExplainResolvedPlan(t *testing.T) {
 		{"caps", []string{"caps CAP_CHOWN CAP_NET_BIND_SERVICE (inside the jail's user namespace only)"}},
 		{"namespaces", []string{"namespaces user mount pid net ipc uts cgroup"}},
 		{"bind", []string{"bind ro /usr -> /usr", "bind ro /bin -> /bin", "bind ro /lib -> /lib", "bind ro /etc -> /etc",
-			"bind ro /var -> /var"}},
+			"bind ro /var/lib -> /var/lib"}},
 		{"env", []string{"env 6 variables, names only (values are never shown)"}},
 		{"DB_PASSWORD", []string{"DB_PASSWORD"}},
 		{"TOKEN", []string{"TOKEN"}},

@@ -22,7 +22,11 @@ import (
 
 // systemDirs are shown read-only from the host (or recreated as the same
 // symlink, on merged-/usr systems where /bin is a link to usr/bin).
-var systemDirs = []string{"/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/etc", "/opt", "/var"}
+//
+// Of /var only lib and cache are shown: the rest holds sockets (spool,
+// run-time state of daemons) that a read-only bind does not close to
+// connect(2), and little that programs read. --ro /var shows all of it.
+var systemDirs = []string{"/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/etc", "/opt", "/var/lib", "/var/cache"}
 
 // daemonSocketDirs hold sockets of privileged daemons under the shown
 // /var, which a read-only bind does not close to connect(2): members of

@@ -36,7 +36,7 @@ func (f fakeInfo) Sys() any           { return nil }
 
 // fakeHost is a merged-/usr Debian-like machine for user alice (1000).
 func fakeHost(cwd string) *Host {
-	dirs := map[string]bool{"/usr": true, "/etc": true, "/opt": true, "/var": true, "/home/alice": true,
+	dirs := map[string]bool{"/usr": true, "/etc": true, "/opt": true, "/var": true, "/var/lib": true, "/var/cache": true, "/home/alice": true,
 		"/home/alice/src": true, "/home/alice/.ssh": true, "/srv/data": true, "/tmp/build": true}
 	files := map[string]bool{"/home/alice/.netrc": true, "/srv/data/one.csv": true}
 	links := map[string]string{"/bin": "usr/bin", "/sbin": "usr/sbin", "/lib": "usr/lib", "/lib64": "usr/lib64",

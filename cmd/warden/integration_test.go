@@ -1033,7 +1033,7 @@ func TestRlimitsBeforeSeccomp(t *testing.T) {
 func TestSetupStepErrors(t *testing.T) {
 	e := newEnv(t)
 	r := e.run(t, nil, "run", "--tmpfs", "/usr/warden-no-such-dir", "--", "true")
-	if r.code != 125 || !strings.Contains(r.stderr, "warden: error: jail setup: mount /usr/warden-no-such-dir: tmpfs /usr/warden-no-such-dir [mode=0755] (mkdirat): read-only file system") {
+	if r.code != 125 || !strings.Contains(r.stderr, "warden: error: jail setup: mount /usr/warden-no-such-dir: tmpfs /usr/warden-no-such-dir [mode=0755,size=1g] (mkdirat): read-only file system") {
 		t.Errorf("tmpfs under the read-only /usr: exit %d stderr %q", r.code, r.stderr)
 	}
 	if err := os.Symlink("/etc", filepath.Join(e.cwd, "evil")); err != nil {

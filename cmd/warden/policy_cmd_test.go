@@ -42,7 +42,7 @@ func (f fakeInfo) Sys() any           { return nil }
 // repository /home/alice/src. Its environment holds secrets that must never
 // appear in explain's output.
 func explainHost() *sandbox.Host {
-	dirs := map[string]bool{"/usr": true, "/etc": true, "/opt": true, "/var": true, "/home/alice": true,
+	dirs := map[string]bool{"/usr": true, "/etc": true, "/opt": true, "/var": true, "/var/lib": true, "/var/cache": true, "/home/alice": true,
 		"/home/alice/src": true, "/home/alice/src/.git": true, "/home/alice/src/app": true,
 		"/home/alice/.ssh": true, "/home/alice/.aws": true, "/srv/data": true}
 	files := map[string]bool{"/home/alice/.netrc": true}
