@@ -591,3 +591,33 @@ func TestTmpfsSizes(t *testing.T) {
 		}
 	}
 }
+
+// TestVarNarrowed: of /var the default view binds only lib and cache, so
+// daemons' sockets elsewhere under /var (spool, run-time state) are out of
+// reach; --ro /var brings it all back (issue 15 item 6).
+func TestVarNarrowed(t *testing.T) {
+	h := fakeHost("/home/alice/src")
+	for _, tc := range []struct {
+		ro   []PathMap
+		want []string
+	}{
+		{nil, []string{"/var/lib", "/var/cache"}},
+		{[]PathMap{{Src: "/var", Dst: "/var", Origin: "--ro"}}, []string{"/var/lib", "/var/cache", "/var"}},
+	} {
+		o := policyOptions(t, "default", h)
+		o.RO = append(o.RO, tc.ro...)
+		p, _, err := Resolve(o, h)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for _, op := range p.Mounts {
+			if op.Kind == mount.Bind && strings.HasPrefix(op.Source+"/", "/var/") {
+				got = append(got, op.Source)
+			}
+		}
+		if !slices.Equal(got, tc.want) {
+			t.Errorf("binds under /var with %v: %v, want %v", tc.ro, got, tc.want)
+		}
+	}
+}
