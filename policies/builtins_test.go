@@ -30,13 +30,23 @@ func TestBuiltins(t *testing.T) {
 		check func(t *testing.T, p *Policy)
 	}{
 		{"default", func(t *testing.T, p *Policy) {
-			want := []any{"self", "single", []string{env.CWD}, []string(nil), "none", "default", "off", env.CWD}
+			want := []any{"self", "single", []string{env.Project}, []string(nil), "none", "default", "off", env.CWD}
 			got := []any{p.Identity.User, p.Identity.Map, p.Filesystem.RW, p.Filesystem.RO, p.Network.Mode, p.Seccomp.Profile, p.Limits.Enforce, p.Filesystem.Chdir}
 			if diff := cmp.Diff(want, got); diff != "" {
 				t.Errorf("default (-want +got):\n%s", diff)
 			}
-			if !slices.Contains(p.Filesystem.Hide, "/home/u/.ssh") {
-				t.Errorf("default hide = %v; want it to contain /home/u/.ssh", p.Filesystem.Hide)
+			if !slices.Contains(p.Filesystem.Hide, "/home/u/.ssh") || !slices.Contains(p.Filesystem.Hide, "/home/u/.git-credentials") {
+				t.Errorf("default hide = %v; want it to contain /home/u/.ssh and .git-credentials", p.Filesystem.Hide)
+			}
+			// git's configuration, read-only and only where it exists.
+			var git []string
+			for _, m := range p.Filesystem.Mounts {
+				if m.Type == "bind" && m.ReadOnly && m.Optional && m.Source == m.Target {
+					git = append(git, m.Source)
+				}
+			}
+			if !slices.Equal(git, []string{"/home/u/.gitconfig", "/home/u/.config/git"}) {
+				t.Errorf("default read-only git configuration mounts: %v", git)
 			}
 			if p.Report.File != "" || p.Process.Timeout != 0 {
 				t.Errorf("default report %q timeout %v; want none", p.Report.File, p.Process.Timeout)
@@ -64,7 +74,7 @@ func TestBuiltins(t *testing.T) {
 			}
 		}},
 		{"net", func(t *testing.T, p *Policy) {
-			if p.Network.Mode != "auto" || p.Network.AllowHostLoopback || !slices.Equal(p.Filesystem.RW, []string{env.CWD}) {
+			if p.Network.Mode != "auto" || p.Network.AllowHostLoopback || !slices.Equal(p.Filesystem.RW, []string{env.Project}) {
 				t.Errorf("net mode %q loopback %v rw %v", p.Network.Mode, p.Network.AllowHostLoopback, p.Filesystem.RW)
 			}
 		}},

@@ -47,7 +47,7 @@ func TestApply(t *testing.T) {
 		{"origin names the flag", []Flag{{"--memory", "limits.memory", "1G"}, {"--ro", "filesystem.ro", "/data"}},
 			func(p *Policy) any {
 				return []string{p.Origin["limits.memory"], p.Origin["filesystem.ro[0]"], p.Origin["filesystem.rw[0]"]}
-			}, []string{"--memory", "--ro", "builtin:default:22:7"}},
+			}, []string{"--memory", "--ro", "builtin:default:24:7"}},
 		{"chain and description kept", nil,
 			func(p *Policy) any { return []any{p.Chain, p.Description, p.Name} },
 			[]any{[]string{"command line", "builtin:default"}, base.Description, "default"}},
@@ -78,7 +78,7 @@ func TestApply(t *testing.T) {
 		{"bad env", base, []Flag{{"--env", "process.env", "TZ"}}, PosError{File: "command line", Key: "--env", Msg: `"TZ" is not NAME=VALUE`}},
 		{"bad bool", base, []Flag{{"--audit", "seccomp.audit", "yes please"}}, PosError{File: "command line", Key: "--audit", Msg: `"yes please" is not a boolean`}},
 		{"contradiction with file", base, []Flag{{"--ro", "filesystem.ro", "/home/u/.ssh"}},
-			PosError{File: "command line", Key: "--ro", Msg: `"/home/u/.ssh" is also in filesystem.hide (builtin:default:24:3)`}},
+			PosError{File: "command line", Key: "--ro", Msg: `"/home/u/.ssh" is also in filesystem.hide (builtin:default:26:3)`}},
 		{"limit with enforce off in file", off, []Flag{{"--pids", "limits.pids", "10"}},
 			PosError{File: "command line", Key: "--pids", Msg: `is set, but limits.enforce is "off" (/p/off.toml:3:11)`}},
 		{"mount has no flag form", base, []Flag{{"--mount", "filesystem.mount", "x"}},

@@ -1096,3 +1096,39 @@ func TestTmpfsSizeCap(t *testing.T) {
 		t.Errorf("exit %d stdout %q stderr %q; want a 1024 KiB /tmp and ENOSPC past it", r.code, r.stdout, r.stderr)
 	}
 }
+
+// TestGitUnderDefault: from a subdirectory of a repository, git works under
+// the default policy: the repository (the project) is writable, git finds
+// it, commits carry the name from ~/.gitconfig (shown read-only), and
+// ~/.git-credentials stays hidden (issue 15 item 2).
+func TestGitUnderDefault(t *testing.T) {
+	if _, err := exec.LookPath("git"); err != nil {
+		t.Fatal("git is not installed (scripts/setup.sh installs it)")
+	}
+	e := newEnv(t)
+	for name, content := range map[string]string{
+		".gitconfig":       "[user]\n\tname = Jail Tester\n\temail = jail@example.org\n",
+		".git-credentials": "https://user:secret@example.org\n",
+	} {
+		if err := os.WriteFile(filepath.Join(e.home, name), []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if out, err := exec.Command("git", "-C", e.cwd, "init", "-q").CombinedOutput(); err != nil {
+		t.Fatalf("git init: %v %s", err, out)
+	}
+	sub := *e
+	sub.cwd = filepath.Join(e.cwd, "sub")
+	if err := os.Mkdir(sub.cwd, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	r := sub.run(t, nil, "run", "--", "sh", "-c",
+		"pwd; echo hi > f && git add f && git commit -q -m one && git log --format=%an; cat ~/.git-credentials 2>&1 | head -1; echo x >> ~/.gitconfig 2>&1")
+	lines := strings.Split(strings.TrimSpace(r.stdout), "\n")
+	if len(lines) < 3 || lines[0] != sub.cwd || lines[1] != "Jail Tester" || strings.Contains(r.stdout, "secret") {
+		t.Errorf("git from a subdirectory: exit %d stdout %q stderr %q", r.code, r.stdout, r.stderr)
+	}
+	if b, _ := os.ReadFile(filepath.Join(e.home, ".gitconfig")); strings.Contains(string(b), "x\n") {
+		t.Error("~/.gitconfig was written from the jail")
+	}
+}
