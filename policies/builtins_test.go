@@ -1,7 +1,9 @@
 package policies
 
 import (
+	"errors"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -121,5 +123,28 @@ func assertRoundTrip(t *testing.T, p *Policy, env Env) {
 	}
 	if diff := cmp.Diff(p, q, policyCmp); diff != "" {
 		t.Errorf("Parse(Format(p)) mismatch (-want +got):\n%s", diff)
+	}
+}
+
+// TestBuiltinsFromHome: started in $HOME, every built-in either loads or
+// says, in one line, that it cannot start from here and what to do; none
+// reports itself as a broken policy the user would have to edit
+// (issue 15 item 3).
+func TestBuiltinsFromHome(t *testing.T) {
+	env := testEnv(nil)
+	env.CWD, env.Project = env.Home, env.Home
+	for _, name := range []string{"default", "strict", "build", "ci", "net"} {
+		_, err := Load(name, env)
+		if err == nil {
+			continue
+		}
+		var pe *PosError
+		if !errors.As(err, &pe) || !pe.Here || !strings.Contains(err.Error(), "run it from a project directory") ||
+			strings.Contains(err.Error(), "replace = [") {
+			t.Errorf("%s from $HOME: %v", name, err)
+		}
+	}
+	if _, err := Load("build", env); err == nil {
+		t.Error("build from $HOME loaded: it hides $HOME and shows the project ($HOME) read-write")
 	}
 }

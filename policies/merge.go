@@ -183,6 +183,13 @@ func validatePaths(p *Policy, m *layer) error {
 				if there.age < here.age {
 					here, there, list = there, here, k
 				}
+				// Two entries of built-in policies can only meet because
+				// of where warden started (${PROJECT} is $HOME, say): the
+				// user did nothing wrong and must not edit a built-in.
+				if strings.HasPrefix(here.at.file, "builtin:") && strings.HasPrefix(there.at.file, "builtin:") {
+					return &PosError{File: here.at.file, Line: here.at.line, Col: here.at.col, Key: here.key, Here: true,
+						Msg: fmt.Sprintf("started in %s, which this built-in policy both lists in %s and in %s (%s): run it from a project directory instead", path, strings.TrimPrefix(k, "filesystem."), strings.TrimPrefix(list, "filesystem."), there.where())}
+				}
 				return errAt(here, fmt.Sprintf("%q is also in %s (%s)", path, list, there.where()),
 					"keep it in one list; to drop an inherited list, add its key to replace = [...]")
 			}

@@ -175,6 +175,10 @@ type PosError struct {
 	Key       string // the key, e.g. "limits.memory" or "filesystem.mount[1].target"
 	Msg       string // what is wrong
 	Hint      string // what would be right; may be empty
+	// Here says the policy itself is fine, but not where it was started:
+	// two of a built-in's paths are one directory here ($HOME as the
+	// project, say).
+	Here bool
 }
 
 // Error renders "policy FILE:L:C: KEY: MSG; HINT".

@@ -94,7 +94,10 @@ func (c policyCmd) list(args []string) int {
 	winner := map[string]string{}
 	add := func(name, source string, load func() (*policies.Policy, error)) {
 		desc := ""
-		if p, err := load(); err != nil {
+		var pe *policies.PosError
+		if p, err := load(); errors.As(err, &pe) && pe.Here {
+			desc = "not from this directory: " + pe.Msg
+		} else if err != nil {
 			desc = "INVALID: " + err.Error()
 		} else {
 			desc = p.Description

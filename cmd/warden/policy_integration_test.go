@@ -430,3 +430,23 @@ func TestLimitWarningsBeforeTheCommand(t *testing.T) {
 		t.Errorf("report: %v; want the warning in it:\n%s", err, b)
 	}
 }
+
+// TestBuildFromHome: `--policy build` started in $HOME cannot show the
+// project ($HOME) and hide $HOME at once: one line that says to run from a
+// project directory, exit 125, nothing about editing the built-in; and
+// `warden policy list` there does not call build INVALID (issue 15 item 3).
+func TestBuildFromHome(t *testing.T) {
+	e := newEnv(t)
+	inHome := *e
+	inHome.cwd = e.home
+	r := inHome.run(t, nil, "run", "--policy", "build", "--", "sh", "-c", "echo RAN")
+	lines := strings.Split(strings.TrimSpace(r.stderr), "\n")
+	if r.code != 125 || strings.Contains(r.stdout, "RAN") || len(lines) != 1 ||
+		!strings.Contains(r.stderr, "run it from a project directory") || strings.Contains(r.stderr, "replace = [") {
+		t.Errorf("build from $HOME: exit %d stdout %q stderr %q", r.code, r.stdout, r.stderr)
+	}
+	r = inHome.run(t, nil, "policy", "list")
+	if r.code != 0 || strings.Contains(r.stdout, "INVALID") || !strings.Contains(r.stdout, "not from this directory") {
+		t.Errorf("policy list from $HOME: exit %d stdout %q", r.code, r.stdout)
+	}
+}
