@@ -116,8 +116,13 @@ func sectionKeys(section string) []string {
 }
 
 // defaults fills p with the values a key has when no layer sets it.
+// DefaultMap is identity.map when no policy in the chain sets it (and what
+// --map's help says): the caller's own id only, the fastest start, with no
+// setuid helper. It is defined here alone.
+const DefaultMap = "single"
+
 func defaults(p *Policy, env Env) {
-	p.Identity = Identity{User: "self", Map: "auto"}
+	p.Identity = Identity{User: "self", Map: DefaultMap}
 	p.Filesystem.Chdir = "/"
 	if strings.HasPrefix(env.CWD, "/") {
 		p.Filesystem.Chdir = cleanPath(env.CWD)

@@ -62,7 +62,7 @@ func explainLines(out, prefix string) []string {
 func TestExplainResolvedPlan(t *testing.T) {
 	h := explainFakeHost()
 	o := Options{
-		Argv: []string{"sh", "-c", "echo $DB_PASSWORD"}, EnvPass: []string{"DB_*"}, Env: []string{"TOKEN=abc123"},
+		Argv: []string{"sh", "-c", "echo $DB_PASSWORD"}, Map: userns.ModeAuto, EnvPass: []string{"DB_*"}, Env: []string{"TOKEN=abc123"},
 		Policy: PolicyRef{Name: "job", Source: "/etc/warden/policies/job.toml", Hash: "beef"},
 		Limits: cgroup.Limits{Memory: 512 << 20, Pids: 64, CPUs: 0.5}, LimitsMode: cgroup.Required,
 		Seccomp: "none", Timeout: 90 * time.Second, CapAdd: []string{"net_bind_service", "chown"},

@@ -13,6 +13,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/warden-sandbox/warden/policies"
 	"github.com/warden-sandbox/warden/sandbox/cgroup"
 	"github.com/warden-sandbox/warden/sandbox/mount"
 	"github.com/warden-sandbox/warden/sandbox/netns"
@@ -157,7 +158,7 @@ func Resolve(o Options, h *Host) (*Plan, []Warning, error) {
 func resolveMaps(o Options, h *Host) (userns.Maps, string, []Warning, error) {
 	mode := o.Map
 	if mode == "" {
-		mode = userns.ModeAuto
+		mode = userns.Mode(policies.DefaultMap)
 	}
 	if mode == userns.ModeSingle {
 		return userns.Compute(h.UID, h.GID, o.AsRoot, nil, nil), "single", nil, nil

@@ -212,8 +212,10 @@ func TestResolveMaps(t *testing.T) {
 		wantUID  []userns.IDMap
 		wantErr  string
 	}{
-		{"auto with ranges", Options{}, true, "subuid", []userns.IDMap{{Inside: 0, Host: 100000, Count: 1000}, {Inside: 1000, Host: 1000, Count: 1}, {Inside: 1001, Host: 101000, Count: 64536}}, ""},
-		{"auto without helpers", Options{}, false, "single", []userns.IDMap{{Inside: 1000, Host: 1000, Count: 1}}, ""},
+		// No mode from a policy or a flag: policies.DefaultMap, the one place the default lives.
+		{"default", Options{}, true, "single", []userns.IDMap{{Inside: 1000, Host: 1000, Count: 1}}, ""},
+		{"auto with ranges", Options{Map: userns.ModeAuto}, true, "subuid", []userns.IDMap{{Inside: 0, Host: 100000, Count: 1000}, {Inside: 1000, Host: 1000, Count: 1}, {Inside: 1001, Host: 101000, Count: 64536}}, ""},
+		{"auto without helpers", Options{Map: userns.ModeAuto}, false, "single", []userns.IDMap{{Inside: 1000, Host: 1000, Count: 1}}, ""},
 		{"single as root", Options{Map: userns.ModeSingle, AsRoot: true}, true, "single", []userns.IDMap{{Inside: 0, Host: 1000, Count: 1}}, ""},
 		{"subuid required", Options{Map: userns.ModeSubuid}, false, "", nil, "--map=subuid"},
 	} {

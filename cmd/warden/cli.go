@@ -17,6 +17,7 @@ import (
 	"github.com/spf13/pflag"
 	"golang.org/x/sys/unix"
 
+	"github.com/warden-sandbox/warden/policies"
 	"github.com/warden-sandbox/warden/sandbox"
 )
 
@@ -125,7 +126,7 @@ func runFlags() (*pflag.FlagSet, *runOpts) {
 	fs.StringVar(&o.chdir, "chdir", "", "working `DIR` inside the jail (default: the current directory)")
 	fs.StringVar(&o.hostname, "hostname", "warden", "host `NAME` inside the jail")
 	fs.BoolVar(&o.asRoot, "as-root", false, "map your uid to root (uid 0) inside; still no capabilities")
-	fs.StringVar(&o.mapMode, "map", "single", "ID map: single (your id only), auto (plus your /etc/subuid range when newuidmap is installed), subuid (require the range)")
+	fs.StringVar(&o.mapMode, "map", "", "ID map: single (your id only), auto (plus your /etc/subuid range when newuidmap is installed), subuid (require the range); default: the policy's, else "+policies.DefaultMap)
 	fs.StringVar(&o.net, "net", "none", "network: none (loopback only), pasta or slirp4netns (outbound through a user-mode helper), auto (pasta, else slirp4netns), host (the host's network: unsafe)")
 	fs.StringArrayVarP(&o.publish, "publish", "p", nil, "publish a jail port on the host: `[HOSTIP:]HOSTPORT:JAILPORT[/tcp|udp]` (HOSTIP defaults to 127.0.0.1; repeatable)")
 	fs.BoolVar(&o.allowHostLoopback, "allow-host-loopback", false, "let the jail reach the host's 127.0.0.1 and ::1 (pasta/slirp4netns only)")

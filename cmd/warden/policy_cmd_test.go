@@ -363,7 +363,7 @@ func TestPolicyList(t *testing.T) {
 		{"team", "$DIR/team.toml", "team CI"},
 		{"build", "builtin:build", "hermetic build step: project read-write, no network, no $HOME"},
 		{"ci", "builtin:ci", "CI job: project read-write, limits required, report on"},
-		{"default", "builtin:default", "(shadowed by " + dir + "/default.toml) run as yourself: current directory writable, $HOME empty, no network"},
+		{"default", "builtin:default", "(shadowed by " + dir + "/default.toml) run as yourself: project writable, $HOME empty, no network"},
 		{"net", "builtin:net", "default plus outbound network"},
 		{"strict", "builtin:strict", "current directory read-only, only /tmp writable, strict seccomp"},
 	}
