@@ -47,7 +47,9 @@ func OptionsFromPolicy(p *policies.Policy, argv []string) (Options, error) {
 	if p.IsSet("filesystem.chdir") {
 		o.Chdir = p.Filesystem.Chdir
 	}
-	if p.Identity.Map != "" {
+	// Only a map some policy or flag asked for: Resolve knows when the
+	// default may give way (--net slirp4netns with a subuid range).
+	if p.IsSet("identity.map") && p.Identity.Map != "" {
 		m, err := userns.ParseMode(p.Identity.Map)
 		if err != nil {
 			return o, err

@@ -77,7 +77,18 @@ func Resolve(o Options, h *Host) (*Plan, []Warning, error) {
 	p.Maps, p.MapMode, warns = maps, mode, append(warns, w...)
 	// slirp4netns makes itself root of the jail's user namespace to create
 	// its tap device (setegid(0)/seteuid(0) after setns): that needs a
-	// mapped uid 0, which a one-id map of your own uid does not have.
+	// mapped uid 0, which a one-id map of your own uid does not have. Where
+	// the map was not asked for explicitly and the caller has a subuid
+	// range, it is used, and said at info level.
+	if p.NetOpts.Mode == netns.ModeSlirp && !p.Maps.Ranges && p.Maps.InsideUID != 0 && o.Map == "" {
+		ao := o
+		ao.Map = userns.ModeSubuid
+		if maps, mode, _, err := resolveMaps(ao, h); err == nil {
+			p.Maps, p.MapMode = maps, mode
+			warns = append(warns, Warning{What: "--net slirp4netns: ID map with your subuid range",
+				Reason: "slirp4netns needs uid 0 mapped in the jail, which the one-id map has not"})
+		}
+	}
 	if p.NetOpts.Mode == netns.ModeSlirp && !p.Maps.Ranges && p.Maps.InsideUID != 0 {
 		return nil, nil, Usagef("--net slirp4netns needs uid 0 mapped in the jail, and the map is your uid only: use --map=auto (your /etc/subuid range) or --as-root, or --net pasta")
 	}

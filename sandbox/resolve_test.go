@@ -623,3 +623,42 @@ func TestVarNarrowed(t *testing.T) {
 		}
 	}
 }
+
+// TestSlirpMap: --net slirp4netns needs uid 0 mapped; with the default map
+// and a subuid range the range is used (said at info level), an explicit
+// --map=single is refused with the fix, and so is a caller without a range
+// (issue 15 item 14).
+func TestSlirpMap(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		mode     userns.Mode
+		helpers  bool
+		wantMode string
+		wantErr  string
+	}{
+		{"default map, subuid range", "", true, "subuid", ""},
+		{"explicit single", userns.ModeSingle, true, "", "--net slirp4netns needs uid 0 mapped"},
+		{"no range", "", false, "", "--net slirp4netns needs uid 0 mapped"},
+	} {
+		h := fakeHost("/home/alice/src")
+		h.HaveHelpers = tc.helpers
+		p, warns, err := Resolve(Options{Argv: []string{"x"}, Net: "slirp4netns", Map: tc.mode}, h)
+		if tc.wantErr != "" {
+			if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+				t.Errorf("%s: %v, want an error with %q", tc.name, err, tc.wantErr)
+			}
+			continue
+		}
+		if err != nil || p.MapMode != tc.wantMode || !p.Maps.Ranges {
+			t.Errorf("%s: %v, map %s ranges %v; want %s", tc.name, err, p.MapMode, p.Maps.Ranges, tc.wantMode)
+			continue
+		}
+		said := false
+		for _, w := range warns {
+			said = said || (!w.Loud && strings.Contains(w.What, "subuid range"))
+		}
+		if !said {
+			t.Errorf("%s: the switch to the subuid range is not said: %v", tc.name, warns)
+		}
+	}
+}

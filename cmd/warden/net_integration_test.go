@@ -110,13 +110,19 @@ func TestNetHelpers(t *testing.T) {
 			needHelper(t, mode)
 			e := newEnv(t)
 			// slirp4netns needs a mapped root in the jail (it becomes root
-			// there to create its tap): with the default one-id map warden
-			// refuses with the fix, and --as-root provides one.
+			// there to create its tap): with an explicit one-id map warden
+			// refuses with the fix; with the default map it takes the
+			// caller's subuid range (scripts/setup.sh gives the test user
+			// one); --as-root provides one too.
 			netArgs := []string{"--net", mode}
 			if mode == "slirp4netns" {
-				r := e.run(t, nil, "run", "--net", mode, "--", "true")
+				r := e.run(t, nil, "run", "--net", mode, "--map", "single", "--", "true")
 				if r.code != 125 || !strings.Contains(r.stderr, "needs uid 0 mapped") {
-					t.Errorf("slirp4netns with a one-id map: exit %d %q, want 125 naming the fix", r.code, r.stderr)
+					t.Errorf("slirp4netns with --map single: exit %d %q, want 125 naming the fix", r.code, r.stderr)
+				}
+				r = e.run(t, nil, "run", "--net", mode, "--", "sh", "-c", "wc -l < /proc/self/uid_map")
+				if r.code != 0 || strings.TrimSpace(r.stdout) == "1" {
+					t.Errorf("slirp4netns with the default map: exit %d stdout %q stderr %q; want the subuid range mapped", r.code, r.stdout, r.stderr)
 				}
 				netArgs = append(netArgs, "--as-root")
 			}
