@@ -85,12 +85,26 @@ func bug(err error) error {
 	return fmt.Errorf("BUG(warden): this should not have happened; please report: %w", err)
 }
 
+// Hinter is an error that carries its own hint lines (the fix), as
+// netns.Error and cgroup.NotEnforcedError do.
+type Hinter interface {
+	error
+	Hints() []string
+}
+
 // Diagnose maps an error to hint lines for the user: the cause when it is
-// the host's, and the fix.
+// the host's, and the fix. Hints travel with the errors that know them
+// (Hinter); the rest are recognised here.
 func Diagnose(err error) []string {
 	var ne *cgroup.NotEnforcedError
 	if errors.As(err, &ne) {
 		return append(ne.Hints(), "`warden check` (item cgroup) shows what this host delegates")
+	}
+	var h Hinter
+	if errors.As(err, &h) {
+		if hints := h.Hints(); len(hints) > 0 {
+			return hints
+		}
 	}
 	var se *StageError
 	if errors.As(err, &se) {

@@ -2,10 +2,14 @@ package sandbox
 
 import (
 	"errors"
+	"fmt"
 	"io/fs"
 	"strings"
 	"syscall"
 	"testing"
+
+	"github.com/warden-sandbox/warden/sandbox/cgroup"
+	"github.com/warden-sandbox/warden/sandbox/netns"
 )
 
 // TestDiagnoseMountEPERM: EPERM from a new proc or sysfs and EPERM from a
@@ -51,6 +55,35 @@ func TestJoinReasons(t *testing.T) {
 	} {
 		if got := joinReasons(tc.in); got != tc.want {
 			t.Errorf("joinReasons(%q) = %q, want %q", tc.in, got, tc.want)
+		}
+	}
+}
+
+// TestDiagnoseEveryKind: every kind of error warden returns gets its hint
+// lines from Diagnose, however deeply it is wrapped (issue 15 item 11).
+func TestDiagnoseEveryKind(t *testing.T) {
+	netErr := fmt.Errorf("network pasta: %w", &netns.Error{Op: "find pasta", Err: netns.ErrHelperNotFound, Hint: "apt install passt"})
+	cgErr := fmt.Errorf("enforce: %w", &cgroup.NotEnforcedError{Failures: []cgroup.Failure{{Limit: "memory", Controller: "memory", Reason: "not delegated", Fix: "delegate memory"}}})
+	for _, tc := range []struct {
+		name string
+		err  error
+		want string // a hint must contain this; "" = no hint
+	}{
+		{"network helper missing", netErr, "apt install passt"},
+		{"network error without a fix", &netns.Error{Op: "start pasta", Err: errors.New("exit 1")}, ""},
+		{"cgroup limit not enforced", cgErr, "warden check"},
+		{"exec not found", &StageError{Step: "exec", Errno: syscall.ENOENT}, "jail's PATH"},
+		{"exec not executable", &StageError{Step: "exec", Errno: syscall.EACCES}, "cannot be executed"},
+		{"seccomp refused", &StageError{Step: "seccomp", Errno: syscall.EINVAL}, "warden check"},
+		{"mount source gone", &StageError{Step: "mount", Errno: syscall.ENOENT}, "disappeared"},
+		{"user namespace refused", fmt.Errorf("create user namespace: %w", syscall.EPERM), "warden check"},
+		{"usage error", Usagef("--memory: bad"), ""},
+		{"plain error", errors.New("something"), ""},
+	} {
+		hints := Diagnose(tc.err)
+		got := strings.Join(hints, "\n")
+		if tc.want == "" && len(hints) != 0 || tc.want != "" && !strings.Contains(got, tc.want) {
+			t.Errorf("%s: hints %q, want one with %q", tc.name, hints, tc.want)
 		}
 	}
 }

@@ -110,6 +110,14 @@ type Error struct {
 func (e *Error) Error() string { return e.Op + ": " + e.Err.Error() }
 func (e *Error) Unwrap() error { return e.Err }
 
+// Hints is the fix, for sandbox.Diagnose (nil when there is none).
+func (e *Error) Hints() []string {
+	if e.Hint == "" {
+		return nil
+	}
+	return []string{e.Hint}
+}
+
 // ErrHelperNotFound is wrapped by the error Detect returns when the helper
 // binary is not installed.
 var ErrHelperNotFound = errors.New("network helper not found")
