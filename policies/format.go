@@ -52,6 +52,9 @@ func formatBody(p *Policy) []byte {
 	kv("tmpfs", list(fs.Tmpfs))
 	kv("hide", list(fs.Hide))
 	kv("chdir", str(fs.Chdir))
+	if len(fs.Caches) > 0 {
+		kv("caches", list(fs.Caches))
+	}
 	if fs.TmpfsSize != 0 {
 		kv("tmpfs_size", str(formatSize(fs.TmpfsSize)))
 	}

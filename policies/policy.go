@@ -82,6 +82,9 @@ type Filesystem struct {
 	// TmpfsSize caps each of the jail's tmpfs mounts, in bytes (0: the
 	// default, 1 GiB; never more than limits.memory).
 	TmpfsSize int64
+	// Caches are cache mounts, "NAME:DST": a directory warden keeps per
+	// user, policy and NAME, writable in the jail at DST only.
+	Caches []string
 }
 
 // Mount is one entry of [[filesystem.mount]].

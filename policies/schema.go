@@ -48,6 +48,7 @@ var schema = []field{
 	{key: "filesystem.mount", kind: kMounts},
 	{key: "filesystem.chdir", kind: kPath},
 	{key: "filesystem.tmpfs_size", kind: kSize},
+	{key: "filesystem.caches", kind: kList, elem: kString, check: checkCache},
 
 	{key: "network.mode", kind: kEnum, enum: []string{"none", "host", "pasta", "slirp4netns", "auto"}},
 	{key: "network.publish", kind: kList, elem: kString, check: checkPublish},
@@ -150,6 +151,8 @@ func (p *Policy) ptr(key string) any {
 		return &p.Filesystem.Tmpfs
 	case "filesystem.hide":
 		return &p.Filesystem.Hide
+	case "filesystem.caches":
+		return &p.Filesystem.Caches
 	case "filesystem.tmpfs_size":
 		return &p.Filesystem.TmpfsSize
 	case "filesystem.chdir":

@@ -286,3 +286,17 @@ func editDistance(a, b string) int {
 	}
 	return prev[len(b)]
 }
+
+// checkCache accepts a cache mount "NAME:DST": NAME of letters, digits,
+// '.', '_' and '-' (a directory name), DST an absolute path.
+func checkCache(s string) (string, string, string) {
+	const hint = `write "NAME:/path/in/jail", e.g. "go-build:/cache/go-build"`
+	name, dst, ok := strings.Cut(s, ":")
+	if !ok || name == "" || strings.Trim(name, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") != "" || name == "." || name == ".." {
+		return "", fmt.Sprintf("%q is not a cache mount", s), hint
+	}
+	if !strings.HasPrefix(dst, "/") || path.Clean(dst) == "/" {
+		return "", fmt.Sprintf("%q: the target must be an absolute path below /", s), hint
+	}
+	return name + ":" + path.Clean(dst), "", ""
+}

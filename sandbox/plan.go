@@ -49,6 +49,14 @@ type Options struct {
 	CapAdd []string
 	// KillGrace is the time between SIGTERM and SIGKILL on timeout.
 	KillGrace time.Duration
+	// CacheSpecs are the policy's cache mounts, "NAME:DST"; the caller turns
+	// them into Caches (it owns the directories).
+	CacheSpecs []string
+	// Caches are cache mounts: a directory warden keeps (Src) shown
+	// read-write at Dst. CachesRoot holds every one of them, and is hidden
+	// wherever a bind would show it.
+	Caches     []PathMap
+	CachesRoot string
 	// TmpfsSize caps each tmpfs of the jail, in bytes (0: DefaultTmpfsSize);
 	// never more than Limits.Memory.
 	TmpfsSize int64
@@ -89,6 +97,9 @@ type Plan struct {
 	MapMode    string     `json:"map_mode"`
 	Cloneflags uintptr    `json:"cloneflags"`
 	Mounts     []mount.Op `json:"mounts"`
+	// CacheDirs are the cache mounts' directories, which Run makes (0700)
+	// when they are not there yet.
+	CacheDirs []string `json:"cache_dirs,omitempty"`
 	// Scratch is where the jail's init attaches the new root before pivot_root.
 	Scratch string `json:"scratch"`
 	Net     string `json:"net"`

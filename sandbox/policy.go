@@ -44,6 +44,7 @@ func OptionsFromPolicy(p *policies.Policy, argv []string) (Options, error) {
 	// The working directory defaults to the current one (with a fallback
 	// when the jail does not show it); only an explicit one must exist.
 	o.TmpfsSize = p.Filesystem.TmpfsSize
+	o.CacheSpecs = p.Filesystem.Caches
 	if p.IsSet("filesystem.chdir") {
 		o.Chdir = p.Filesystem.Chdir
 	}

@@ -116,6 +116,9 @@ func Resolve(o Options, h *Host) (*Plan, []Warning, error) {
 		return nil, nil, err
 	}
 	p.Mounts, p.Cwd = ops, cwd
+	for _, c := range o.Caches {
+		p.CacheDirs = append(p.CacheDirs, path.Clean(c.Src))
+	}
 	if o.Chdir == "" {
 		p.CwdFallback = "/"
 		if h.Home != "" {
@@ -368,6 +371,14 @@ func resolveMounts(o Options, h *Host) ([]mount.Op, string, error) {
 		}
 		user = append(user, op)
 	}
+	for _, m := range o.Caches {
+		// warden's own directory, made by Run (CacheDirs) if it is not
+		// there yet: nothing to look up on the host now.
+		if !path.IsAbs(m.Src) || !path.IsAbs(m.Dst) {
+			return nil, "", Usagef("%s: the cache directory and the target must be absolute paths", m.Origin)
+		}
+		user = append(user, mount.Op{Kind: mount.Bind, Source: path.Clean(m.Src), Target: path.Clean(m.Dst)})
+	}
 	for _, m := range o.Mounts {
 		switch m.Type {
 		case "tmpfs":
@@ -415,6 +426,13 @@ func resolveMounts(o Options, h *Host) ([]mount.Op, string, error) {
 	}
 	for _, d := range daemonSocketDirs {
 		if op, ok := hideOp(h, d); ok {
+			user = append(user, op)
+		}
+	}
+	// The cache mounts' directories are seen at their targets only: one
+	// jail's cache is no other policy's business.
+	if o.CachesRoot != "" {
+		if op, ok := hideOp(h, o.CachesRoot); ok {
 			user = append(user, op)
 		}
 	}

@@ -151,6 +151,11 @@ func Run(p *Plan, logw io.Writer) (*Result, error) {
 	l := &launch{p: p, logw: logw, start: time.Now(), payloadFD: -1}
 	l.phase = l.tracer()
 	l.phase("run")
+	for _, d := range p.CacheDirs {
+		if err := os.MkdirAll(d, 0o700); err != nil {
+			return nil, fmt.Errorf("cache directory: %w", err)
+		}
+	}
 	if err := l.openSync(); err != nil {
 		return nil, err
 	}

@@ -92,6 +92,7 @@ type runOpts struct {
 	policy              string
 	memory, limits      string
 	tmpfsSize           string
+	caches              []string
 	pids                int64
 	cpus                float64
 	seccomp             string
@@ -121,6 +122,7 @@ func runFlags() (*pflag.FlagSet, *runOpts) {
 	fs.StringArrayVar(&o.ro, "ro", nil, "show host path SRC read-only at DST (`SRC[:DST]`, repeatable)")
 	fs.StringArrayVar(&o.rw, "rw", nil, "show host path SRC read-write at DST (`SRC[:DST]`, repeatable)")
 	fs.StringArrayVar(&o.tmpfs, "tmpfs", nil, "mount an empty private tmpfs at `DST` (repeatable)")
+	fs.StringArrayVar(&o.caches, "cache", nil, "a cache mount `NAME:DST`: a directory warden keeps for you, this policy and NAME, writable in the jail at DST only (repeatable)")
 	fs.StringVar(&o.tmpfsSize, "tmpfs-size", "", "cap each of the jail's tmpfs mounts (/tmp, $HOME, /dev/shm, ...) at `SIZE` (default 1G, at most --memory)")
 	fs.StringArrayVar(&o.hide, "hide", nil, "make `PATH` empty and unreadable in the jail (repeatable)")
 	fs.StringVar(&o.chdir, "chdir", "", "working `DIR` inside the jail (default: the current directory)")

@@ -3,8 +3,10 @@
 package main
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/spf13/pflag"
 
@@ -20,7 +22,7 @@ var flagKeys = map[string]string{
 	"publish": "network.publish", "allow-host-loopback": "network.allow_host_loopback", "env": "process.env", "env-pass": "process.env_pass", "timeout": "process.timeout",
 	"kill-grace": "process.kill_grace", "rlimit": "process.rlimits", "cap-add": "process.cap_add",
 	"memory": "limits.memory", "pids": "limits.pids", "cpus": "limits.cpus", "limits": "limits.enforce",
-	"seccomp": "seccomp.profile", "report": "report.file", "tmpfs-size": "filesystem.tmpfs_size",
+	"seccomp": "seccomp.profile", "report": "report.file", "tmpfs-size": "filesystem.tmpfs_size", "cache": "filesystem.caches",
 }
 
 // policyEnv describes the host to the policy loader.
@@ -109,8 +111,45 @@ func buildOptions(o *runOpts, argv []string, h *sandbox.Host) (sandbox.Options, 
 	if dir, err := seccomp.DefaultCacheDir(); err == nil {
 		opts.SeccompCache = dir
 	}
+	if err := cacheMounts(&opts); err != nil {
+		return opts, err
+	}
 	if o.report == "" {
 		o.report = opts.Report
 	}
 	return opts, nil
+}
+
+// cacheMounts turns the policy's cache mounts into directories warden keeps
+// under $XDG_CACHE_HOME/warden/caches/POLICY/NAME (made by sandbox.Run on
+// first use, mode 0700), never the host's own caches.
+func cacheMounts(o *sandbox.Options) error {
+	if len(o.CacheSpecs) == 0 {
+		return nil
+	}
+	home := os.Getenv("XDG_CACHE_HOME")
+	if !filepath.IsAbs(home) {
+		h, err := os.UserHomeDir()
+		if err != nil {
+			return fmt.Errorf("cache mounts: no $XDG_CACHE_HOME and no home directory: %w", err)
+		}
+		home = filepath.Join(h, ".cache")
+	}
+	root := filepath.Join(home, "warden", "caches")
+	policy := strings.Map(func(r rune) rune {
+		if r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '.' || r == '-' || r == '_' {
+			return r
+		}
+		return '_'
+	}, strings.TrimSuffix(o.Policy.Name, ".toml"))
+	if policy == "" {
+		policy = "default"
+	}
+	for _, spec := range o.CacheSpecs {
+		name, dst, _ := strings.Cut(spec, ":")
+		dir := filepath.Join(root, policy, name)
+		o.Caches = append(o.Caches, sandbox.PathMap{Src: dir, Dst: dst, Origin: "cache " + spec})
+	}
+	o.CachesRoot = root
+	return nil
 }

@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"regexp"
 	"slices"
 	"strings"
@@ -448,5 +449,49 @@ func TestBuildFromHome(t *testing.T) {
 	r = inHome.run(t, nil, "policy", "list")
 	if r.code != 0 || strings.Contains(r.stdout, "INVALID") || !strings.Contains(r.stdout, "not from this directory") {
 		t.Errorf("policy list from $HOME: exit %d stdout %q", r.code, r.stdout)
+	}
+}
+
+// TestBuildCaches: `go build` under --policy build works with no flags:
+// the build cache is a cache mount warden keeps, so the second build runs
+// at warm-cache speed, and the host's own ~/.cache/go-build is never
+// touched (issue 15 item 1).
+func TestBuildCaches(t *testing.T) {
+	gotool := filepath.Join(runtime.GOROOT(), "bin", "go")
+	if _, err := os.Stat(gotool); err != nil {
+		t.Fatalf("the Go toolchain that built this test is not at %s: %v", gotool, err)
+	}
+	e := newEnv(t)
+	for name, content := range map[string]string{
+		"go.mod":  "module hello\n\ngo 1.21\n",
+		"main.go": "package main\n\nimport \"fmt\"\n\nfunc main() { fmt.Println(\"hello from the jail\") }\n",
+	} {
+		if err := os.WriteFile(filepath.Join(e.cwd, name), []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	build := func() time.Duration {
+		start := time.Now()
+		r := e.run(t, nil, "run", "--policy", "build", "--", gotool, "build", "-o", "hello", ".")
+		if r.code != 0 {
+			t.Fatalf("go build under --policy build: exit %d: %s", r.code, r.stderr)
+		}
+		return time.Since(start)
+	}
+	cold := build()
+	warm := build()
+	t.Logf("go build under --policy build: cold %v, warm %v", cold, warm)
+	if warm > cold/2 {
+		t.Errorf("the second build took %v after %v: the build cache did not persist", warm, cold)
+	}
+	if out, err := exec.Command(filepath.Join(e.cwd, "hello")).Output(); err != nil || string(out) != "hello from the jail\n" {
+		t.Errorf("built program: %q %v", out, err)
+	}
+	if _, err := os.Stat(filepath.Join(e.home, ".cache", "go-build")); !os.IsNotExist(err) {
+		t.Errorf("the host's ~/.cache/go-build was touched: %v", err)
+	}
+	ents, err := os.ReadDir(filepath.Join(e.home, ".cache", "warden", "caches", "build", "go-build"))
+	if err != nil || len(ents) == 0 {
+		t.Errorf("warden's go-build cache: %d entries, %v", len(ents), err)
 	}
 }
