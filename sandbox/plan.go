@@ -128,6 +128,9 @@ type Plan struct {
 	LimitsMode cgroup.Mode   `json:"-"`
 	// Policy is carried for the report only.
 	Policy PolicyRef `json:"-"`
+	// Started, when set, is called once the payload runs (warden run -d
+	// records the jail's state there).
+	Started func(StartInfo) `json:"-"`
 	// seccompProfile is the resolved profile, kept on the host side for
 	// the audit supervisor (it answers with the profile's errno).
 	seccompProfile *seccomp.Profile

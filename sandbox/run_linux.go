@@ -214,6 +214,8 @@ type launch struct {
 	// pid in warden's pid namespace (its process group too).
 	payloadFD, payloadPid int
 	resumes               int // SIGCONTs of warden's own resumes (jobStop) not yet seen by supervise
+	// exec: the child joins a running jail (Exec) instead of being its init.
+	exec bool
 }
 
 // tracer returns the phase logger: with --log-level debug, each phase is
@@ -359,13 +361,30 @@ func (l *launch) startInit() error {
 		// instruction of the jail runs outside its limits.
 		CgroupFD: cgfd, SyncFD: 3 + len(p.PassFDs), PassFDs: len(p.PassFDs)})
 	l.phase("programs compiled")
+	if err := l.startChild(child); err != nil {
+		return fmt.Errorf("create user namespace: %w", err)
+	}
+	l.phase("init cloned")
+	if cgfd >= 0 && !child.InCgroup {
+		// clone3 was refused (a seccomp filter around warden): move init
+		// into the leaf before it is told to go.
+		if err := l.leaf.AddPID(l.pid); err != nil {
+			l.kill()
+			return fmt.Errorf("cgroup %s: %w", l.leaf.Path(), err)
+		}
+	}
+	return nil
+}
+
+// startChild clones child from a locked thread and waits for it there. The
+// thread is locked and never unlocked: it exits with the goroutine, only
+// after the child has been reaped, so PR_SET_PDEATHSIG (which fires when
+// the creating thread exits) cannot fire early because the Go scheduler
+// retired the thread.
+func (l *launch) startChild(child *jailprog.Child) error {
 	started := make(chan error, 1)
 	l.done = make(chan error, 1)
 	go func() {
-		// Locked and never unlocked: the thread exits with this goroutine,
-		// only after init has been reaped, so PR_SET_PDEATHSIG (which
-		// fires when the creating thread exits) cannot fire early because
-		// the Go scheduler retired the thread.
 		runtime.LockOSThread()
 		if err := child.Start(); err != nil {
 			started <- err
@@ -389,23 +408,14 @@ func (l *launch) startInit() error {
 			l.done <- fmt.Errorf("exit status %d", ws.ExitStatus())
 		}
 	}()
-	err = <-started
-	// The child has its copy; EOF on the parent's end now means init is gone.
+	err := <-started
+	// The child has its copy; EOF on the parent's end now means it is gone.
 	unix.Close(l.syncC)
 	l.syncC = -1
 	if err != nil {
-		return fmt.Errorf("create user namespace: %w", err)
+		return err
 	}
 	l.child, l.pid = child, child.Pid
-	l.phase("init cloned")
-	if cgfd >= 0 && !child.InCgroup {
-		// clone3 was refused (a seccomp filter around warden): move init
-		// into the leaf before it is told to go.
-		if err := l.leaf.AddPID(l.pid); err != nil {
-			l.kill()
-			return fmt.Errorf("cgroup %s: %w", l.leaf.Path(), err)
-		}
-	}
 	return nil
 }
 

@@ -81,6 +81,9 @@ func (l *launch) supervise(sigs <-chan os.Signal) (*Result, error) {
 				l.phase("payload started")
 				resumeGC()
 				l.started(m)
+				if p.Started != nil {
+					p.Started(StartInfo{InitPid: l.pid, PayloadPid: l.payloadPid, Limits: res.Limits, Exec: p.ExecInfo(l.leaf.Path())})
+				}
 				for _, s := range held {
 					l.signal(s.(syscall.Signal))
 				}
@@ -151,6 +154,10 @@ func (l *launch) supervise(sigs <-chan os.Signal) (*Result, error) {
 			grace = time.After(p.KillGrace)
 		case <-grace:
 			grace = nil
+			if l.exec {
+				l.signal(unix.SIGKILL) // the jail goes on
+				continue
+			}
 			// SIGKILL of the jail's init makes the kernel kill every
 			// process of its pid namespace (pid_namespaces(7)).
 			unix.Kill(l.pid, unix.SIGKILL)
@@ -270,10 +277,12 @@ func setForeground(pgid int) error {
 // collect gathers the network, seccomp and cgroup figures of a finished run.
 func (l *launch) collect(audit *auditRun) {
 	res := l.res
-	info := l.net.Info()
-	res.Net = &info
-	if rx, tx, err := l.net.Counters(); err == nil {
-		res.NetRx, res.NetTx = rx, tx
+	if l.net != nil {
+		info := l.net.Info()
+		res.Net = &info
+		if rx, tx, err := l.net.Counters(); err == nil {
+			res.NetRx, res.NetTx = rx, tx
+		}
 	}
 	if d, err := audit.finish(); audit.auditor != nil {
 		res.Denials = d
@@ -281,7 +290,7 @@ func (l *launch) collect(audit *auditRun) {
 			res.Warnings = append(res.Warnings, Warning{What: "seccomp audit", Reason: err.Error()})
 		}
 	}
-	if l.leaf.Path() == "" {
+	if l.leaf == nil || l.leaf.Path() == "" {
 		return
 	}
 	if st, err := l.leaf.Stats(); err == nil {
