@@ -214,8 +214,6 @@ type launch struct {
 	// pid in warden's pid namespace (its process group too).
 	payloadFD, payloadPid int
 	resumes               int // SIGCONTs of warden's own resumes (jobStop) not yet seen by supervise
-	// exec: the child joins a running jail (Exec) instead of being its init.
-	exec bool
 }
 
 // tracer returns the phase logger: with --log-level debug, each phase is

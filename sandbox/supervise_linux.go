@@ -81,8 +81,11 @@ func (l *launch) supervise(sigs <-chan os.Signal) (*Result, error) {
 				l.phase("payload started")
 				resumeGC()
 				l.started(m)
-				if p.Started != nil {
-					p.Started(StartInfo{InitPid: l.pid, PayloadPid: l.payloadPid, Limits: res.Limits, Exec: p.ExecInfo(l.leaf.Path())})
+				// The payload's execve has happened by now: init forks it
+				// vfork-style and resumes only then; a failed execve has
+				// sent its error first.
+				if p.Started != nil && stageErr == nil {
+					p.Started(StartInfo{InitPid: l.pid, PayloadPid: l.payloadPid, Limits: res.Limits})
 				}
 				for _, s := range held {
 					l.signal(s.(syscall.Signal))
@@ -154,10 +157,6 @@ func (l *launch) supervise(sigs <-chan os.Signal) (*Result, error) {
 			grace = time.After(p.KillGrace)
 		case <-grace:
 			grace = nil
-			if l.exec {
-				l.signal(unix.SIGKILL) // the jail goes on
-				continue
-			}
 			// SIGKILL of the jail's init makes the kernel kill every
 			// process of its pid namespace (pid_namespaces(7)).
 			unix.Kill(l.pid, unix.SIGKILL)

@@ -34,6 +34,10 @@ const usage = `warden: run a command in a rootless jail
 
 Usage:
   warden run [flags] -- CMD [ARGS...]   create a jail, run CMD in it, tear it down
+  warden run -d [--name N] ... -- CMD   a jail that persists (jail -c persist): return once CMD runs
+  warden ls [--json]                    the jails that persist (jls)
+  warden logs N [-f]                    jail N's log: its command's output
+  warden stop N [--timeout 10s]         SIGTERM, then the whole jail; its state is removed (jail -r)
   warden check [--json]                 host doctor: what works here, what blocks, the fix
   warden policy list|show|explain|check built-in and user policies; explain = the resolved plan
   warden seccomp show|export PROFILE    seccomp profiles: the rule list, or BPF/PFC for other tools
@@ -72,6 +76,12 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return cmdPolicy(args[1:], stdout, stderr)
 	case "seccomp":
 		return cmdSeccomp(args[1:], stdout, stderr)
+	case "ls":
+		return cmdLs(args[1:], stdout, stderr)
+	case "logs":
+		return cmdLogs(args[1:], stdout, stderr)
+	case "stop":
+		return cmdStop(args[1:], stdout, stderr)
 	case "version", "--version":
 		fmt.Fprintf(stdout, "warden %s\n", sandbox.Version)
 		return 0
@@ -110,6 +120,10 @@ type runOpts struct {
 	timeout, killGrace  string
 	report              string
 	stats               bool
+	// detach (-d) starts a jail that persists; name names it; supervise is
+	// the hidden mode of the supervisor run -d starts.
+	detach          bool
+	name, supervise string
 }
 
 func runFlags() (*pflag.FlagSet, *runOpts) {
@@ -148,6 +162,10 @@ func runFlags() (*pflag.FlagSet, *runOpts) {
 	fs.StringVar(&o.report, "report", "", "write the run report (JSON, docs/report.md) to `FILE` or fd:N when the run ends")
 	fs.BoolVar(&o.stats, "stats", false, "print a short summary of the run's resource use to stderr at the end")
 	fs.StringVar(&o.logLevel, "log-level", "warn", "log `LEVEL`: debug, info, warn, error")
+	fs.BoolVarP(&o.detach, "detach", "d", false, "start a jail that persists: return once the command runs, print its name (warden ls, exec, logs, stop)")
+	fs.StringVar(&o.name, "name", "", "with -d: the jail's `NAME` (default: generated)")
+	fs.StringVar(&o.supervise, "supervise", "", "")
+	fs.MarkHidden("supervise")
 	return fs, o
 }
 
@@ -176,6 +194,12 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 	if err := reportWritable(o.report); err != nil {
 		return fail(stderr, sandbox.Usagef("--report %s: %v", o.report, err))
 	}
+	if o.name != "" && !o.detach && o.supervise == "" {
+		return fail(stderr, sandbox.Usagef("--name names a jail started with -d"))
+	}
+	if o.detach && o.supervise == "" {
+		return detach(o, args, stdout, stderr)
+	}
 	var (
 		plan  *sandbox.Plan
 		warns []sandbox.Warning
@@ -186,6 +210,9 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 		plan, warns, res, err = execRun(o, fs.Args(), stderr)
 	}
 	status := exitStatus(plan, res, err, stderr)
+	if o.supervise != "" {
+		supervisorStopped(o.supervise, res)
+	}
 	if o.stats && res != nil {
 		printStats(stderr, res)
 	}
@@ -284,6 +311,9 @@ func execRun(o *runOpts, argv []string, stderr io.Writer) (*sandbox.Plan, []sand
 		log.Info(w.What, "reason", w.Reason)
 	}
 	plan.LogLevel = strings.ToLower(level.String())
+	if o.supervise != "" {
+		plan.Started = supervisorStarted(o.supervise, plan, stderr)
+	}
 	log.Debug("plan", "map", plan.MapMode, "mounts", len(plan.Mounts), "argv", plan.Argv, "resolve_ms", float64(time.Since(t0).Microseconds())/1000)
 	res, err := sandbox.Run(plan, stderr)
 	if res != nil {

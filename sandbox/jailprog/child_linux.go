@@ -36,9 +36,6 @@ type Spec struct {
 	// (3 ... 3+PassFDs-1 in init).
 	SyncFD  int
 	PassFDs int
-	// Exec says the child is not the jail's init but joins a running jail
-	// (warden exec): it reaps only its payload and kills nothing else.
-	Exec bool
 }
 
 // Child is a jail's init, started by Start.
@@ -255,9 +252,6 @@ func (c *Child) main() {
 		if w == pid {
 			status = c.ws
 			c.msg.Rusage = c.ru
-			if c.spec.Exec {
-				break // the jail goes on; its init reaps the rest
-			}
 			// The payload is done: nothing else of the jail may outlive
 			// it. kill(-1) from init reaches every process in its pid
 			// namespace but itself (kill(2)).

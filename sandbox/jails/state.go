@@ -7,6 +7,11 @@
 // liveness: a jail whose supervisor died is stale and never reported as
 // running. It must never start, signal or enter a jail: that is package
 // sandbox's and the CLI's.
+//
+// `warden exec` is not here yet: joining a jail's namespaces by setns(2)
+// needs ptrace access to its init, which is non-dumpable, so the namespace
+// fds must be opened by the supervisor before init starts and handed to
+// exec over a socket in the jail's directory.
 package jails
 
 import (
@@ -47,11 +52,8 @@ type State struct {
 	Policy          string            `json:"policy"`
 	Network         string            `json:"network"`
 	Limits          map[string]string `json:"limits,omitempty"`
-	// Exit is how the command ended, once stopped ("exit 0", "signal 15").
+	// Exit is how the command ended, once stopped ("exit 0", "signal SIGTERM").
 	Exit string `json:"exit,omitempty"`
-	// Exec is what `warden exec` needs to enter the jail as its command
-	// runs (package sandbox's ExecInfo, opaque here).
-	Exec json.RawMessage `json:"exec,omitempty"`
 }
 
 var nameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$`)

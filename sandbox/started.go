@@ -1,0 +1,7 @@
+package sandbox
+
+// StartInfo is what Plan.Started learns once the payload runs.
+type StartInfo struct {
+	InitPid, PayloadPid int
+	Limits              map[string]string
+}
