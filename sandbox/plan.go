@@ -131,6 +131,9 @@ type Plan struct {
 	// Started, when set, is called once the payload runs (warden run -d
 	// records the jail's state there).
 	Started func(StartInfo) `json:"-"`
+	// ExecSocket, when set, is where the jail's namespaces are served to
+	// `warden exec` while it runs (see nsServer).
+	ExecSocket string `json:"-"`
 	// seccompProfile is the resolved profile, kept on the host side for
 	// the audit supervisor (it answers with the profile's errno).
 	seccompProfile *seccomp.Profile

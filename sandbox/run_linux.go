@@ -183,6 +183,7 @@ func Run(p *Plan, logw io.Writer) (*Result, error) {
 	if err := l.startInit(); err != nil {
 		return nil, err
 	}
+	defer func() { l.ns.close() }()
 	if err := l.configure(); err != nil {
 		l.kill()
 		return nil, err
@@ -214,6 +215,10 @@ type launch struct {
 	// pid in warden's pid namespace (its process group too).
 	payloadFD, payloadPid int
 	resumes               int // SIGCONTs of warden's own resumes (jobStop) not yet seen by supervise
+	// ns serves the jail's namespaces to warden exec (Plan.ExecSocket).
+	ns *nsServer
+	// exec: the child joins a running jail (Exec) instead of being its init.
+	exec bool
 }
 
 // tracer returns the phase logger: with --log-level debug, each phase is
@@ -440,6 +445,13 @@ func (l *launch) configure() error {
 		return fmt.Errorf("write ID maps of the user namespace: %w", err)
 	}
 	l.phase("id maps written")
+	if p.ExecSocket != "" {
+		// Before "go": once the jail is built, init is non-dumpable and
+		// its namespaces can no longer be opened.
+		if l.ns, err = serveNamespaces(l.pid, p.ExecSocket); err != nil {
+			return err
+		}
+	}
 	// The network helper attaches to the jail's namespaces from the host
 	// side, after the maps (it enters the user namespace) and before init
 	// sets anything up.

@@ -4,4 +4,6 @@ package sandbox
 type StartInfo struct {
 	InitPid, PayloadPid int
 	Limits              map[string]string
+	// Exec is what `warden exec` needs (with Plan.ExecSocket).
+	Exec ExecInfo
 }

@@ -85,7 +85,7 @@ func (l *launch) supervise(sigs <-chan os.Signal) (*Result, error) {
 				// vfork-style and resumes only then; a failed execve has
 				// sent its error first.
 				if p.Started != nil && stageErr == nil {
-					p.Started(StartInfo{InitPid: l.pid, PayloadPid: l.payloadPid, Limits: res.Limits})
+					p.Started(StartInfo{InitPid: l.pid, PayloadPid: l.payloadPid, Limits: res.Limits, Exec: p.ExecInfo(l.leaf.Path())})
 				}
 				for _, s := range held {
 					l.signal(s.(syscall.Signal))
@@ -157,6 +157,10 @@ func (l *launch) supervise(sigs <-chan os.Signal) (*Result, error) {
 			grace = time.After(p.KillGrace)
 		case <-grace:
 			grace = nil
+			if l.exec {
+				l.signal(unix.SIGKILL) // the jail goes on
+				continue
+			}
 			// SIGKILL of the jail's init makes the kernel kill every
 			// process of its pid namespace (pid_namespaces(7)).
 			unix.Kill(l.pid, unix.SIGKILL)

@@ -30,6 +30,22 @@ print(f"ratio warden/bwrap   {med['warden']/med['bwrap']:.2f}")
 print(f"ratio warden/unshare {med['warden']/med['unshare']:.2f}")
 PY
 
+# warden exec into a running jail beside a new jail and bwrap (issue 13).
+"$W" run -d --name warden-bench -- sleep 3600 >/dev/null
+trap '"$W" stop --timeout 1s warden-bench >/dev/null 2>&1; rm -rf "$out"' EXIT
+hyperfine -N --warmup 10 --runs "$((RUNS / 3 + 10))" --export-json "$out/e.json" \
+	-n exec "$W exec warden-bench -- /bin/true" \
+	-n run "$W run -- /bin/true" \
+	-n bwrap "bwrap --unshare-all --die-with-parent --new-session --ro-bind / / --dev /dev --proc /proc --tmpfs /tmp /bin/true" >/dev/null
+python3 - "$out/e.json" <<'PY'
+import json, sys
+r = {x["command"]: x["median"] * 1000 for x in json.load(open(sys.argv[1]))["results"]}
+for k in ("exec", "run", "bwrap"):
+    print(f"{k:6s} median {r[k]:7.2f} ms")
+print(f"ratio exec/run   {r['exec']/r['run']:.2f}")
+print(f"ratio exec/bwrap {r['exec']/r['bwrap']:.2f}")
+PY
+
 # 64 jails started at once, 4 rounds each, side by side (the CI shape: many
 # short jobs at the same time).
 B="bwrap --unshare-all --die-with-parent --new-session --ro-bind / / --dev /dev --proc /proc --tmpfs /tmp /bin/true"

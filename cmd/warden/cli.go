@@ -19,6 +19,7 @@ import (
 
 	"github.com/warden-sandbox/warden/policies"
 	"github.com/warden-sandbox/warden/sandbox"
+	"github.com/warden-sandbox/warden/sandbox/jails"
 )
 
 // Exit statuses (DESIGN §2). main is the only place that exits.
@@ -36,6 +37,7 @@ Usage:
   warden run [flags] -- CMD [ARGS...]   create a jail, run CMD in it, tear it down
   warden run -d [--name N] ... -- CMD   a jail that persists (jail -c persist): return once CMD runs
   warden ls [--json]                    the jails that persist (jls)
+  warden exec N [--env K=V] -- CMD      run CMD in jail N (jexec); its exit status is exec's
   warden logs N [-f]                    jail N's log: its command's output
   warden stop N [--timeout 10s]         SIGTERM, then the whole jail; its state is removed (jail -r)
   warden check [--json]                 host doctor: what works here, what blocks, the fix
@@ -80,6 +82,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return cmdLs(args[1:], stdout, stderr)
 	case "logs":
 		return cmdLogs(args[1:], stdout, stderr)
+	case "exec":
+		return cmdExec(args[1:], stdout, stderr)
 	case "stop":
 		return cmdStop(args[1:], stdout, stderr)
 	case "version", "--version":
@@ -313,6 +317,9 @@ func execRun(o *runOpts, argv []string, stderr io.Writer) (*sandbox.Plan, []sand
 	plan.LogLevel = strings.ToLower(level.String())
 	if o.supervise != "" {
 		plan.Started = supervisorStarted(o.supervise, plan, stderr)
+		if root, err := jails.Root(); err == nil {
+			plan.ExecSocket = filepath.Join(jails.Dir(root, o.supervise), jails.ExecSocket)
+		}
 	}
 	log.Debug("plan", "map", plan.MapMode, "mounts", len(plan.Mounts), "argv", plan.Argv, "resolve_ms", float64(time.Since(t0).Microseconds())/1000)
 	res, err := sandbox.Run(plan, stderr)

@@ -23,10 +23,11 @@ import (
 	"github.com/warden-sandbox/warden/sandbox/jails"
 )
 
-// Jails that persist (FreeBSD's jail -c persist, jls, jail -r):
+// Jails that persist (FreeBSD's jail -c persist, jls, jexec, jail -r):
 //
 //	warden run -d [--name N] ... -- CMD   start a jail, return once CMD runs
 //	warden ls [--json]                    list them
+//	warden exec N [--env K=V] [--chdir D] -- CMD
 //	warden logs N [-f]                    the jail's log (its command's output)
 //	warden stop N [--timeout 10s]         SIGTERM, then the whole jail; state removed
 //
@@ -135,9 +136,10 @@ func supervisorStarted(name string, plan *sandbox.Plan, stderr io.Writer) func(s
 			fmt.Fprintf(stderr, "warden: error: %v\n", err)
 			return
 		}
+		execInfo, _ := json.Marshal(si.Exec)
 		st := &jails.State{Name: name, State: jails.Running, Pid: si.InitPid, SupervisorPid: os.Getpid(),
 			Created: time.Now().UTC().Truncate(time.Second), Command: plan.Argv, Policy: plan.Policy.Name,
-			Network: plan.Net, Limits: si.Limits}
+			Network: plan.Net, Limits: si.Limits, Exec: execInfo}
 		st.InitStart, _ = jails.StartTime(si.InitPid)
 		st.SupervisorStart, _ = jails.StartTime(os.Getpid())
 		// run -d holds the lock until it has read "ok": this is the one
@@ -338,4 +340,55 @@ func cmdLogs(args []string, stdout, stderr io.Writer) int {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+}
+
+func cmdExec(args []string, stdout, stderr io.Writer) int {
+	sandbox.PauseGC()
+	unix.CloseRange(3, ^uint(0), unix.CLOSE_RANGE_CLOEXEC)
+	sandbox.CatchSignals()
+	fs := pflag.NewFlagSet("exec", pflag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	fs.SetInterspersed(false)
+	env := fs.StringArray("env", nil, "set a variable `K=V` for the command (repeatable)")
+	chdir := fs.String("chdir", "", "working directory in the jail (default: the jail's)")
+	tty := fs.BoolP("tty", "t", false, "the command gets the terminal (stdin must be one)")
+	logLevel := fs.String("log-level", "warn", "log `LEVEL`")
+	err := fs.Parse(args)
+	argv := fs.Args()
+	if len(argv) > 1 && argv[1] == "--" {
+		argv = append(argv[:1:1], argv[2:]...)
+	}
+	if err != nil || len(argv) < 2 {
+		return fail(stderr, sandbox.Usagef("usage: warden exec NAME [--env K=V] [--chdir DIR] [-t] -- CMD [ARGS...]"))
+	}
+	for _, kv := range *env {
+		if k, _, ok := strings.Cut(kv, "="); !ok || k == "" {
+			return fail(stderr, sandbox.Usagef("--env %q: write K=V", kv))
+		}
+	}
+	if *tty {
+		if _, err := unix.IoctlGetTermios(0, unix.TCGETS); err != nil {
+			return fail(stderr, sandbox.Usagef("-t: standard input is not a terminal"))
+		}
+	}
+	name := argv[0]
+	dir, st, err := lookup(name)
+	if err != nil {
+		return fail(stderr, err)
+	}
+	if st.State != jails.Running {
+		return fail(stderr, sandbox.Usagef("jail %s is %s (%s); `warden run -d --name %s` starts it again", name, st.State, st.Exit, name))
+	}
+	var info sandbox.ExecInfo
+	if err := json.Unmarshal(st.Exec, &info); err != nil {
+		return fail(stderr, fmt.Errorf("jail %s: its state has no exec information: %w", name, err))
+	}
+	res, err := sandbox.Exec(sandbox.ExecSpec{Info: info, Socket: filepath.Join(dir, jails.ExecSocket), Argv: argv[1:],
+		Env: *env, Chdir: *chdir, LogLevel: *logLevel}, stderr)
+	if res != nil {
+		for _, w := range res.Warnings {
+			fmt.Fprintf(stderr, "warden: warning: %s\n", w)
+		}
+	}
+	return exitStatus(nil, res, err, stderr)
 }

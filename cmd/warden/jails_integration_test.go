@@ -184,3 +184,45 @@ func TestPersistentJailBadInput(t *testing.T) {
 		t.Errorf("state left behind: %v", ents)
 	}
 }
+
+// TestPersistentJailExec: warden exec runs a command in a running jail
+// (FreeBSD's jexec): the same pid namespace (ps shows the jail's command),
+// host name, files and filter, as the jail's user with no capabilities,
+// and exec returns the command's exit status. 50 execs in a row leave no
+// process behind, in the jail or on the host.
+func TestPersistentJailExec(t *testing.T) {
+	e, _ := jailEnv(t)
+	if r := e.run(t, nil, "run", "-d", "--name", "box", "--hostname", "h1", "--", "sh", "-c", "echo hi > /tmp/m; exec sleep 60"); r.code != 0 {
+		t.Fatalf("run -d: exit %d %q", r.code, r.stderr)
+	}
+	var r result
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		if r = e.run(t, nil, "exec", "box", "--", "cat", "/tmp/m"); r.stdout == "hi\n" {
+			break
+		}
+	}
+	r = e.run(t, nil, "exec", "--env", "X=1", "box", "--", "sh", "-c",
+		"ps -e -o comm=; hostname; cat /tmp/m; echo X=$X; grep -E '^(Seccomp|CapEff):' /proc/self/status; exit 7")
+	out := r.stdout
+	for _, want := range []string{"warden-init\n", "sleep\n", "h1\n", "hi\n", "X=1\n", "Seccomp:\t2\n", "CapEff:\t0000000000000000\n"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("exec lacks %q: exit %d stdout %q stderr %q", want, r.code, out, r.stderr)
+		}
+	}
+	if r.code != 7 {
+		t.Errorf("exec exit %d, want the command's 7", r.code)
+	}
+	for i := 0; i < 50; i++ {
+		if r := e.run(t, nil, "exec", "box", "--", "true"); r.code != 0 {
+			t.Fatalf("exec %d: exit %d %q", i, r.code, r.stderr)
+		}
+	}
+	r = e.run(t, nil, "exec", "box", "--", "ps", "-e", "-o", "comm=")
+	if got := strings.Fields(r.stdout); len(got) != 3 || got[0] != "warden-init" || got[1] != "sleep" || got[2] != "ps" {
+		t.Errorf("the jail's processes after 50 execs: %q", got)
+	}
+	e.run(t, nil, "stop", "box")
+	if r := e.run(t, nil, "exec", "box", "--", "true"); r.code != 125 || !strings.Contains(r.stderr, "no jail box") {
+		t.Errorf("exec into a stopped jail: exit %d %q", r.code, r.stderr)
+	}
+}

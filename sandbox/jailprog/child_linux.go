@@ -36,6 +36,9 @@ type Spec struct {
 	// (3 ... 3+PassFDs-1 in init).
 	SyncFD  int
 	PassFDs int
+	// Exec says the child is not the jail's init but joins a running jail
+	// (warden exec): it reaps only its payload and kills nothing else.
+	Exec bool
 }
 
 // Child is a jail's init, started by Start.
@@ -252,6 +255,9 @@ func (c *Child) main() {
 		if w == pid {
 			status = c.ws
 			c.msg.Rusage = c.ru
+			if c.spec.Exec {
+				break // the jail goes on; its init reaps the rest
+			}
 			// The payload is done: nothing else of the jail may outlive
 			// it. kill(-1) from init reaches every process in its pid
 			// namespace but itself (kill(2)).

@@ -7,11 +7,7 @@
 // liveness: a jail whose supervisor died is stale and never reported as
 // running. It must never start, signal or enter a jail: that is package
 // sandbox's and the CLI's.
-//
-// `warden exec` is not here yet: joining a jail's namespaces by setns(2)
-// needs ptrace access to its init, which is non-dumpable, so the namespace
-// fds must be opened by the supervisor before init starts and handed to
-// exec over a socket in the jail's directory.
+
 package jails
 
 import (
@@ -54,7 +50,14 @@ type State struct {
 	Limits          map[string]string `json:"limits,omitempty"`
 	// Exit is how the command ended, once stopped ("exit 0", "signal SIGTERM").
 	Exit string `json:"exit,omitempty"`
+	// Exec is what `warden exec` needs to run a command as the jail's own
+	// runs (package sandbox's ExecInfo, opaque here); the namespaces come
+	// from the supervisor's socket, ExecSocket in the jail's directory.
+	Exec json.RawMessage `json:"exec,omitempty"`
 }
+
+// ExecSocket is the name of the supervisor's socket in a jail's directory.
+const ExecSocket = "exec.sock"
 
 var nameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$`)
 

@@ -1,0 +1,145 @@
+package sandbox
+
+import (
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/warden-sandbox/warden/sandbox/jailprog"
+)
+
+// ExecInfo is what `warden exec` needs to run a command in a running jail as
+// its own command runs: the same environment, working directory, seccomp
+// filter, capabilities and rlimits, in the same cgroup.
+type ExecInfo struct {
+	Env         []string `json:"env"`
+	Cwd         string   `json:"cwd"`
+	Seccomp     []byte   `json:"seccomp,omitempty"`
+	SeccompName string   `json:"seccomp_name"`
+	Caps        []int    `json:"caps,omitempty"`
+	Rlimits     []Rlimit `json:"rlimits,omitempty"`
+	// Cgroup is the jail's cgroup leaf ("" for none).
+	Cgroup string `json:"cgroup,omitempty"`
+}
+
+// ExecInfo returns p's ExecInfo; cgroup is the jail's leaf.
+func (p *Plan) ExecInfo(cgroup string) ExecInfo {
+	return ExecInfo{Env: p.Env, Cwd: p.Cwd, Seccomp: p.Seccomp, SeccompName: p.SeccompName, Caps: p.Caps,
+		Rlimits: p.Rlimits, Cgroup: cgroup}
+}
+
+// ExecSpec is a command to run in a running jail.
+type ExecSpec struct {
+	Info ExecInfo
+	// Socket is where the jail's supervisor serves its namespaces.
+	Socket string
+	Argv   []string
+	// Env are K=V set on top of the jail's environment; Chdir replaces its
+	// working directory.
+	Env      []string
+	Chdir    string
+	LogLevel string
+}
+
+// Exec runs s.Argv in a running jail as the jail's own command runs, and
+// supervises it as Run does: a raw child (no Go runtime, one thread, so it
+// may join a user namespace) joins every namespace of the jail with setns(2)
+// on the fds its supervisor serves (nsServer), and forks the command into
+// the jail's pid namespace with the payload program of a run.
+func Exec(s ExecSpec, logw io.Writer) (*Result, error) {
+	if len(s.Argv) == 0 {
+		return nil, Usagef("no command given: use warden exec NAME -- CMD [ARGS...]")
+	}
+	nsfds, err := fetchNamespaces(s.Socket)
+	if err != nil {
+		return nil, err
+	}
+	defer func() {
+		for _, fd := range nsfds {
+			unix.Close(fd)
+		}
+	}()
+	env := append([]string{}, s.Info.Env...)
+	for _, kv := range s.Env {
+		k, _, _ := strings.Cut(kv, "=")
+		env = append(removeVar(env, k), kv)
+	}
+	p := &Plan{Argv: s.Argv, Env: env, Cwd: s.Info.Cwd, Caps: s.Info.Caps, Rlimits: s.Info.Rlimits,
+		Seccomp: s.Info.Seccomp, SeccompName: s.Info.SeccompName, KillGrace: 5 * time.Second, LogLevel: s.LogLevel}
+	if s.Chdir != "" {
+		p.Cwd = s.Chdir
+	}
+	l := &launch{p: p, logw: logw, start: time.Now(), payloadFD: -1, exec: true}
+	l.phase = l.tracer()
+	if err := l.openSync(); err != nil {
+		return nil, err
+	}
+	defer l.closeSync()
+	p.Foreground = inForeground()
+	l.res = &Result{Ending: EndSignal, Signal: unix.SIGKILL, Limits: map[string]string{}}
+	sigs, stop := takeSignals()
+	defer stop()
+	initProg, err := execProgram(p, l.syncC, nsfds)
+	if err != nil {
+		return nil, err
+	}
+	payloadProg, err := payloadProgram(p)
+	if err != nil {
+		return nil, err
+	}
+	cgfd := -1
+	if s.Info.Cgroup != "" {
+		// Born in the jail's cgroup: the jail's limits apply to it too.
+		if cgfd, err = unix.Open(s.Info.Cgroup, unix.O_DIRECTORY|unix.O_PATH|unix.O_CLOEXEC, 0); err != nil {
+			return nil, fmt.Errorf("the jail's cgroup %s: %w", s.Info.Cgroup, err)
+		}
+		defer unix.Close(cgfd)
+	}
+	child := jailprog.New(jailprog.Spec{Init: initProg, Payload: payloadProg, CgroupFD: cgfd,
+		SyncFD: 3 + len(nsfds), Exec: true})
+	if err := l.startChild(child); err != nil {
+		return nil, fmt.Errorf("join the jail: %w", err)
+	}
+	if cgfd >= 0 && !child.InCgroup {
+		l.kill()
+		return nil, fmt.Errorf("the jail's cgroup %s: clone3 is refused here", s.Info.Cgroup)
+	}
+	if _, err := unix.Write(l.syncP, []byte("go")); err != nil {
+		l.kill()
+		return nil, fmt.Errorf("start: %w", err)
+	}
+	return l.supervise(sigs)
+}
+
+// execProgram is the exec child's program: its fds (the jail's namespaces
+// at 3, 4, ..., the sync socket after them), "go", then setns into each
+// namespace, the user namespace first, and the jail's working directory.
+func execProgram(p *Plan, syncFD int, nsfds []int) (*jailprog.Program, error) {
+	b := jailprog.NewBuilder()
+	goBuf := b.NewBuf(16)
+	b.Prologue(syncFD, nsfds, goBuf)
+	for i, ns := range jailNamespaces {
+		b.Context("exec", "", "join the jail's "+ns.file+" namespace (setns)")
+		b.Call(unix.SYS_SETNS, "setns", jailprog.Int(3+i), jailprog.I(uintptr(ns.flag), "CLONE_NEW"+strings.ToUpper(ns.file)))
+	}
+	b.Call(unix.SYS_CLOSE_RANGE, "close_range", jailprog.Int(3), jailprog.Int(3+len(nsfds)-1), jailprog.Int(0))
+	b.Context("chdir", p.Cwd, "chdir")
+	b.Call(unix.SYS_CHDIR, "chdir", b.Str(p.Cwd))
+	// As the jail's init: nothing in the jail may ptrace or read it.
+	b.Context("prctl", "", "PR_SET_DUMPABLE")
+	b.Call(unix.SYS_PRCTL, "prctl", jailprog.I(unix.PR_SET_DUMPABLE, "PR_SET_DUMPABLE"), jailprog.Int(0))
+	return b.Program()
+}
+
+func removeVar(env []string, k string) []string {
+	out := env[:0]
+	for _, kv := range env {
+		if !strings.HasPrefix(kv, k+"=") {
+			out = append(out, kv)
+		}
+	}
+	return out
+}
