@@ -105,6 +105,7 @@ type runOpts struct {
 	fs                  *pflag.FlagSet
 	policy              string
 	memory, limits      string
+	cpuWeight, ioWeight int
 	tmpfsSize           string
 	caches              []string
 	pids                int64
@@ -153,6 +154,8 @@ func runFlags() (*pflag.FlagSet, *runOpts) {
 	fs.StringVarP(&o.memory, "memory", "m", "", "cgroup memory limit `SIZE` (e.g. 512M, 2G); swap is 0 unless the policy sets memory_swap")
 	fs.Int64Var(&o.pids, "pids", 0, "cgroup limit on the number of tasks `N`")
 	fs.Float64Var(&o.cpus, "cpus", 0, "cgroup CPU bandwidth limit in CPUs (e.g. 0.5, 2)")
+	fs.IntVar(&o.cpuWeight, "cpu-weight", 0, "cgroup cpu.weight `N` (1-10000, default 100): the jail's share of CPU under contention")
+	fs.IntVar(&o.ioWeight, "io-weight", 0, "cgroup io.weight `N` (1-10000, default 100): the jail's share of disk I/O under contention")
 	fs.StringVar(&o.limits, "limits", "", "what to do when a limit cannot be applied: required (refuse to run), best-effort (warn), off")
 	fs.StringVar(&o.seccomp, "seccomp", "", "seccomp `PROFILE`: default, strict, none, or a Docker/OCI JSON file")
 	fs.BoolVar(&o.seccompAudit, "seccomp-audit", false, "report each syscall the profile denied, with count and first process")

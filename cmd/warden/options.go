@@ -23,6 +23,7 @@ var flagKeys = map[string]string{
 	"kill-grace": "process.kill_grace", "rlimit": "process.rlimits", "cap-add": "process.cap_add",
 	"memory": "limits.memory", "pids": "limits.pids", "cpus": "limits.cpus", "limits": "limits.enforce",
 	"seccomp": "seccomp.profile", "report": "report.file", "tmpfs-size": "filesystem.tmpfs_size", "cache": "filesystem.caches",
+	"cpu-weight": "limits.cpu_weight", "io-weight": "limits.io_weight",
 }
 
 // policyEnv describes the host to the policy loader.

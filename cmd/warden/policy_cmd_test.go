@@ -166,6 +166,7 @@ cpus = 1.5
 		{"ci-user-manager-host", []string{"ci", "--cpus", "2", "--", "make"}, &userBusProbe},
 		{"user-policy-extends", []string{"team", "--", "make"}, nil},
 		{"policy-flag", []string{"--policy", "build", "--hostname", "b1", "--", "true"}, nil},
+		{"weights", []string{"default", "--cpu-weight", "50", "--io-weight", "300", "--limits", "best-effort", "--", "true"}, &delegatedProbe},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if len(tc.args) > 0 {
