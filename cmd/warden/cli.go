@@ -39,6 +39,7 @@ Usage:
   warden ls [--json]                    the jails that persist (jls)
   warden exec N [--env K=V] -- CMD      run CMD in jail N (jexec); its exit status is exec's
   warden logs N [-f]                    jail N's log: its command's output
+  warden pause|resume N                 freeze or thaw jail N (cgroup.freeze)
   warden stop N [--timeout 10s]         SIGTERM, then the whole jail; its state is removed (jail -r)
   warden check [--json]                 host doctor: what works here, what blocks, the fix
   warden policy list|show|explain|check built-in and user policies; explain = the resolved plan
@@ -84,6 +85,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return cmdLogs(args[1:], stdout, stderr)
 	case "exec":
 		return cmdExec(args[1:], stdout, stderr)
+	case "pause":
+		return cmdPause(args[1:], true, stdout, stderr)
+	case "resume":
+		return cmdPause(args[1:], false, stdout, stderr)
 	case "stop":
 		return cmdStop(args[1:], stdout, stderr)
 	case "version", "--version":

@@ -206,7 +206,7 @@ func lookup(name string) (string, *jails.State, error) {
 	if err != nil {
 		return "", nil, err
 	}
-	if st.State == jails.Running && !jails.Alive(st.SupervisorPid, st.SupervisorStart) {
+	if st.State != jails.Stopped && !jails.Alive(st.SupervisorPid, st.SupervisorStart) {
 		jails.Forget(dir)
 		return "", nil, sandbox.Usagef("no jail %s (its supervisor is gone; its state was removed)", name)
 	}
@@ -284,7 +284,14 @@ func cmdStop(args []string, stdout, stderr io.Writer) int {
 	if unix.Flock(int(sl.Fd()), unix.LOCK_EX|unix.LOCK_NB) != nil {
 		return fail(stderr, sandbox.Usagef("jail %s is being stopped by another `warden stop`", name))
 	}
-	if st.State == jails.Running {
+	if st.State == jails.Paused {
+		// A frozen or stopped jail acts on nothing: thaw it first.
+		var info sandbox.ExecInfo
+		if json.Unmarshal(st.Exec, &info) == nil {
+			sandbox.Pause(info, filepath.Join(dir, jails.ExecSocket), false, true)
+		}
+	}
+	if st.State != jails.Stopped {
 		// The supervisor passes SIGTERM to the command (and continues it);
 		// after the timeout the jail's init is killed, which the kernel
 		// turns into the death of every process of the jail, and the
@@ -376,8 +383,11 @@ func cmdExec(args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		return fail(stderr, err)
 	}
-	if st.State != jails.Running {
-		return fail(stderr, sandbox.Usagef("jail %s is %s (%s); `warden run -d --name %s` starts it again", name, st.State, st.Exit, name))
+	switch st.State {
+	case jails.Paused:
+		return fail(stderr, sandbox.Usagef("jail %s is paused; `warden resume %s` first", name, name))
+	case jails.Stopped:
+		return fail(stderr, sandbox.Usagef("jail %s is stopped (%s); `warden run -d --name %s` starts it again", name, st.Exit, name))
 	}
 	var info sandbox.ExecInfo
 	if err := json.Unmarshal(st.Exec, &info); err != nil {
@@ -391,4 +401,63 @@ func cmdExec(args []string, stdout, stderr io.Writer) int {
 		}
 	}
 	return exitStatus(nil, res, err, stderr)
+}
+
+// cmdPause is `warden pause NAME` (freeze=true) and `warden resume NAME`.
+func cmdPause(args []string, freeze bool, stdout, stderr io.Writer) int {
+	verb := "resume"
+	if freeze {
+		verb = "pause"
+	}
+	fs := pflag.NewFlagSet(verb, pflag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	limits := fs.String("limits", "required", "without a cgroup of the jail's own: required refuses, best-effort stops (continues) its processes with SIGSTOP (SIGCONT)")
+	if err := fs.Parse(args); err != nil || fs.NArg() != 1 || (*limits != "required" && *limits != "best-effort") {
+		return fail(stderr, sandbox.Usagef("usage: warden %s NAME [--limits required|best-effort]", verb))
+	}
+	name := fs.Arg(0)
+	dir, st, err := lookup(name)
+	if err != nil {
+		return fail(stderr, err)
+	}
+	from, to := jails.Running, jails.Paused
+	if !freeze {
+		from, to = jails.Paused, jails.Running
+	}
+	if st.State != from {
+		return fail(stderr, sandbox.Usagef("jail %s is %s, not %s", name, st.State, from))
+	}
+	var info sandbox.ExecInfo
+	if err := json.Unmarshal(st.Exec, &info); err != nil {
+		return fail(stderr, fmt.Errorf("jail %s: its state has no cgroup information: %w", name, err))
+	}
+	degraded, err := sandbox.Pause(info, filepath.Join(dir, jails.ExecSocket), freeze, *limits == "best-effort" || !freeze)
+	if errors.Is(err, sandbox.ErrNoCgroup) {
+		return fail(stderr, fmt.Errorf("jail %s has no cgroup of its own, so it cannot be frozen", name),
+			"start jails with a limit (e.g. --memory) where cgroup v2 is delegated (`warden check`), or use `warden pause --limits best-effort` to stop its processes with SIGSTOP instead")
+	}
+	if err != nil {
+		return fail(stderr, fmt.Errorf("%s %s: %w", verb, name, err))
+	}
+	unlock, err := jails.Lock(dir)
+	if err != nil {
+		return fail(stderr, err)
+	}
+	defer unlock()
+	if st, err = jails.Read(dir); err != nil {
+		return fail(stderr, err)
+	}
+	st.State, st.Pause = to, ""
+	if freeze {
+		st.Pause = "cgroup.freeze"
+		if degraded {
+			st.Pause = "degraded: SIGSTOP"
+			fmt.Fprintf(stderr, "warden: warning: jail %s has no cgroup of its own: its processes were stopped with SIGSTOP (its init goes on), not frozen\n", name)
+		}
+	}
+	if err := jails.Write(dir, st); err != nil {
+		return fail(stderr, err)
+	}
+	fmt.Fprintln(stdout, name)
+	return 0
 }

@@ -226,3 +226,54 @@ func TestPersistentJailExec(t *testing.T) {
 		t.Errorf("exec into a stopped jail: exit %d %q", r.code, r.stderr)
 	}
 }
+
+// TestPersistentJailPause: a jail without a cgroup of its own cannot be
+// frozen: pause says so (exit 125) unless --limits best-effort, which stops
+// its processes with SIGSTOP, says so, and ls shows it paused; exec waits
+// for resume; resume continues it; stop works on a paused jail. (The VM lane
+// freezes a jail's cgroup for real: testdata/vm/cases.sh, case pause.)
+func TestPersistentJailPause(t *testing.T) {
+	e, _ := jailEnv(t)
+	tick := filepath.Join(e.cwd, "tick")
+	if r := e.run(t, nil, "run", "-d", "--name", "pz", "--", "sh", "-c", "i=0; while :; do i=$((i+1)); echo $i > tick; sleep 0.05; done"); r.code != 0 {
+		t.Fatalf("run -d: exit %d %q", r.code, r.stderr)
+	}
+	read := func() string { b, _ := os.ReadFile(tick); return string(b) }
+	for deadline := time.Now().Add(10 * time.Second); read() == "" && time.Now().Before(deadline); {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if r := e.run(t, nil, "pause", "pz"); r.code != 125 || !strings.Contains(r.stderr, "no cgroup of its own") || !strings.Contains(r.stderr, "--limits best-effort") {
+		t.Errorf("pause without a cgroup: exit %d %q", r.code, r.stderr)
+	}
+	if r := e.run(t, nil, "pause", "--limits", "best-effort", "pz"); r.code != 0 || !strings.Contains(r.stderr, "SIGSTOP") {
+		t.Fatalf("pause --limits best-effort: exit %d %q", r.code, r.stderr)
+	}
+	if ls := listJails(t, e); len(ls) != 1 || ls[0].State != "paused" {
+		t.Errorf("ls: %+v", ls)
+	}
+	a := read()
+	time.Sleep(300 * time.Millisecond)
+	if b := read(); a != b {
+		t.Errorf("the command ran while paused: %q then %q", a, b)
+	}
+	if r := e.run(t, nil, "exec", "pz", "--", "true"); r.code != 125 || !strings.Contains(r.stderr, "warden resume pz") {
+		t.Errorf("exec into a paused jail: exit %d %q", r.code, r.stderr)
+	}
+	if r := e.run(t, nil, "resume", "pz"); r.code != 0 {
+		t.Fatalf("resume: exit %d %q", r.code, r.stderr)
+	}
+	b := read()
+	for deadline := time.Now().Add(10 * time.Second); read() == b && time.Now().Before(deadline); {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if read() == b {
+		t.Error("the command does not run after resume")
+	}
+	e.run(t, nil, "pause", "--limits", "best-effort", "pz")
+	if r := e.run(t, nil, "stop", "--timeout", "2s", "pz"); r.code != 0 {
+		t.Errorf("stop of a paused jail: exit %d %q", r.code, r.stderr)
+	}
+	if ls := listJails(t, e); len(ls) != 0 {
+		t.Errorf("ls after stop: %+v", ls)
+	}
+}

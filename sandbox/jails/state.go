@@ -29,6 +29,7 @@ import (
 // States of a jail.
 const (
 	Running = "running"
+	Paused  = "paused"
 	Stopped = "stopped"
 )
 
@@ -50,6 +51,9 @@ type State struct {
 	Limits          map[string]string `json:"limits,omitempty"`
 	// Exit is how the command ended, once stopped ("exit 0", "signal SIGTERM").
 	Exit string `json:"exit,omitempty"`
+	// Pause says how a paused jail is held: "cgroup.freeze", or "degraded:
+	// SIGSTOP" where it has no cgroup of its own.
+	Pause string `json:"pause,omitempty"`
 	// Exec is what `warden exec` needs to run a command as the jail's own
 	// runs (package sandbox's ExecInfo, opaque here); the namespaces come
 	// from the supervisor's socket, ExecSocket in the jail's directory.
@@ -212,7 +216,7 @@ func List(root string) ([]*State, error) {
 			}
 			return nil, err
 		}
-		if st.State == Running && !Alive(st.SupervisorPid, st.SupervisorStart) {
+		if st.State != Stopped && !Alive(st.SupervisorPid, st.SupervisorStart) {
 			Forget(dir)
 			continue
 		}

@@ -320,5 +320,37 @@ if want best-effort-undelegated; then
 	end
 fi
 
+# --- pause: a jail that persists, frozen and thawed through cgroup.freeze ------
+if want pause; then
+	begin pause
+	rep=/tmp/wr-pause.json out=/tmp/wr-pause.out err=/tmp/wr-pause.err
+	: > "$out"; : > "$err"; : > "$rep"
+	# Not below the current directory: warden does not show a parent of
+	# $XDG_RUNTIME_DIR to a jail.
+	rt=/tmp/rt-pause; mkdir -p "$rt" && chmod 700 "$rt"
+	XDG_RUNTIME_DIR=$rt "$W" run -d --name pz --memory 64M --limits required -- \
+		sh -c 'i=0; while :; do i=$((i+1)); echo $i > tick; sleep 1; done' >> "$out" 2>> "$err"
+	rc=$?
+	check "run -d exit 0, got $rc" [ "$rc" = 0 ]
+	sleep 2
+	XDG_RUNTIME_DIR=$rt "$W" pause pz >> "$out" 2>> "$err"
+	rc=$?
+	check "pause exit 0, got $rc" [ "$rc" = 0 ]
+	leaf=$(find "$D" -mindepth 1 -maxdepth 1 -type d -name 'warden-*' | head -n1)
+	check "the jail's cgroup $leaf is frozen" grep -q '^frozen 1$' "$leaf/cgroup.events"
+	check "ls says paused" sh -c "XDG_RUNTIME_DIR=$rt '$W' ls | grep -q '^pz  *paused'"
+	a=$(cat tick); sleep 3; b=$(cat tick)
+	check "nothing runs while paused ($a, then $b)" [ "$a" = "$b" ]
+	XDG_RUNTIME_DIR=$rt "$W" resume pz >> "$out" 2>> "$err"
+	rc=$?
+	check "resume exit 0, got $rc" [ "$rc" = 0 ]
+	sleep 3; c=$(cat tick)
+	check "it runs again after resume ($b, then $c)" [ "$c" != "$b" ]
+	XDG_RUNTIME_DIR=$rt "$W" stop pz >> "$out" 2>> "$err"
+	sleep 1
+	check_clean
+	end
+fi
+
 echo "cases: $ran ran, $failed failed"
 [ "$ran" -gt 0 ] && [ "$failed" = 0 ]
