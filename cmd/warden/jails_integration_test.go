@@ -277,3 +277,39 @@ func TestPersistentJailPause(t *testing.T) {
 		t.Errorf("ls after stop: %+v", ls)
 	}
 }
+
+// TestPersistentJailTwoStops: two stops of one jail at the same time: one
+// stops it, the other says in one line that a stop is under way (or, if it
+// came second, that there is no such jail); the state ends consistent.
+func TestPersistentJailTwoStops(t *testing.T) {
+	e, root := jailEnv(t)
+	// A command that ignores SIGTERM, so the first stop takes its timeout.
+	if r := e.run(t, nil, "run", "-d", "--name", "two", "--", "sh", "-c", "trap '' TERM; while :; do sleep 0.1; done"); r.code != 0 {
+		t.Fatalf("run -d: exit %d %q", r.code, r.stderr)
+	}
+	results := make(chan result, 2)
+	for i := 0; i < 2; i++ {
+		go func() { results <- e.run(t, nil, "stop", "--timeout", "1s", "two") }()
+		time.Sleep(200 * time.Millisecond)
+	}
+	a, b := <-results, <-results
+	ok, refused := 0, 0
+	for _, r := range []result{a, b} {
+		switch {
+		case r.code == 0:
+			ok++
+		case r.code == 125 && (strings.Contains(r.stderr, "being stopped by another") || strings.Contains(r.stderr, "no jail two")) &&
+			strings.Count(r.stderr, "\n") == 1:
+			refused++
+		}
+	}
+	if ok != 1 || refused != 1 {
+		t.Errorf("two stops: %+v and %+v; want one to stop it and one refused in one line", a, b)
+	}
+	if ls := listJails(t, e); len(ls) != 0 {
+		t.Errorf("ls after the stops: %+v", ls)
+	}
+	if _, err := os.Stat(filepath.Join(root, "two")); !os.IsNotExist(err) {
+		t.Errorf("state left: %v", err)
+	}
+}
