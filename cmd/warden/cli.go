@@ -48,9 +48,9 @@ Usage:
   warden help [run]                     this text, or the flags of run
 
 The default jail: your own uid inside (or root with --as-root), hostname
-"warden", a read-only view of the host system (/usr, /etc, ...), the current
-directory writable at its own path, an empty $HOME, private /tmp, /var/tmp
-and /run, a fresh /proc of the jail's own processes, a minimal /dev, only a
+"warden", a read-only view of the host system (/usr, /etc, ...), the project
+(the git top level of the current directory, else the current directory)
+writable at its own path, an empty $HOME, private /tmp, /var/tmp and /run, a fresh /proc of the jail's own processes, a minimal /dev, only a
 loopback network, an environment cleared to an allow-list, no capabilities.
 
 Examples:
