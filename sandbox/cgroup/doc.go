@@ -8,7 +8,7 @@
 // The flow, as the core drives it (see docs/limits.md):
 //
 //	leaf, warns, err := cgroup.Setup(limits, cgroup.Required, "warden-"+id) // host side, before any namespace
-//	fd, _ := leaf.FD()                                                  // SysProcAttr{UseCgroupFD: true, CgroupFD: fd}
+//	fd, _ := leaf.FD()                                                  // jailprog.Spec{CgroupFD: fd}: clone3(CLONE_INTO_CGROUP)
 //	... run the jail (or leaf.AddPID(pid) where clone3 is unavailable) ...
 //	stats, _ := leaf.Stats(); ending := leaf.Ending()                    // "oom", "pids-limit" or ""
 //	leaf.Remove()                                                       // cgroup.kill, wait for populated 0, rmdir

@@ -46,9 +46,9 @@ func (l *Leaf) Scope() string { return l.scope }
 // Applied maps every limit name to "enforced", "degraded: reason" or "off".
 func (l *Leaf) Applied() map[string]string { return maps.Clone(l.applied) }
 
-// FD returns an O_DIRECTORY descriptor of the leaf for
-// SysProcAttr{UseCgroupFD: true, CgroupFD: fd}: clone3(CLONE_INTO_CGROUP)
-// starts the child in the leaf, so no instruction of the payload ever runs
+// FD returns an O_DIRECTORY descriptor of the leaf for clone3's
+// CLONE_INTO_CGROUP (jailprog.Spec.CgroupFD), which starts the child in the
+// leaf, so no instruction of the payload ever runs
 // outside its limits. The descriptor belongs to the Leaf and is closed by
 // Remove; do not close it.
 func (l *Leaf) FD() (int, error) {
