@@ -9,9 +9,11 @@
 //	warden (host, your uid, the only Go runtime)   │ child = jail init, PID 1 (no runtime)
 //	1 Resolve → Plan → Programs (pure)             │
 //	2 cgroup leaf (if limits)                      │
-//	3 clone3 NEWUSER|NEWNS|NEWPID|NEWNET|NEWIPC|    │ reset signals, keep its fds,
+//	3 clone3 NEWUSER|NEWNS|NEWPID|NEWNET|NEWIPC|   │ reset signals, keep its fds,
 //	  NEWUTS|NEWCGROUP (+INTO_CGROUP, PIDFD) from  │ wait for "go"
 //	  a locked thread; init shares warden's memory │
+//	  (a copy of it when the jail has a cgroup:    │
+//	  the OOM killer takes all who share memory)   │
 //	4 ID maps (one id: written directly; ranges:   │
 //	  newuidmap/newgidmap), network helper, "go" ─►│ host name, lo up, mounts,
 //	                                               │ pivot_root, chdir, non-dumpable
