@@ -87,3 +87,28 @@ func TestDiagnoseEveryKind(t *testing.T) {
 		}
 	}
 }
+
+// TestLeafNotRemoved: a jail cgroup that Remove left behind is told on the
+// log at once and lands in the run's report; no error, no word.
+func TestLeafNotRemoved(t *testing.T) {
+	var log strings.Builder
+	res := &Result{}
+	leafNotRemoved(res, nil, &log)
+	if log.Len() != 0 || len(res.Warnings) != 0 {
+		t.Fatalf("no error: log %q, warnings %v; want neither", log.String(), res.Warnings)
+	}
+	err := fmt.Errorf("remove cgroup /sys/fs/cgroup/x/warden-1: %w", syscall.EBUSY)
+	leafNotRemoved(res, err, &log)
+	if len(res.Warnings) != 1 || !res.Warnings[0].Printed || !strings.Contains(res.Warnings[0].Reason, "warden-1") {
+		t.Fatalf("warnings %+v; want one, printed, naming the cgroup", res.Warnings)
+	}
+	if got := log.String(); !strings.HasPrefix(got, "warden: warning: jail cgroup left behind: remove cgroup /sys/fs/cgroup/x/warden-1: device or resource busy;") || strings.Count(got, "\n") != 1 {
+		t.Errorf("log %q; want one warning line naming the cgroup", got)
+	}
+	// A setup error has no result: the log still says it.
+	log.Reset()
+	leafNotRemoved(nil, err, &log)
+	if !strings.Contains(log.String(), "warden-1") {
+		t.Errorf("log %q without a result; want the warning", log.String())
+	}
+}

@@ -147,7 +147,7 @@ func resumeGC() {
 // helper, lets init build the jail and start the payload, and then
 // supervises the payload directly (signals, job control, timeout, audit).
 // A setup failure inside the jail is returned as a *StageError.
-func Run(p *Plan, logw io.Writer) (*Result, error) {
+func Run(p *Plan, logw io.Writer) (res *Result, err error) {
 	l := &launch{p: p, logw: logw, start: time.Now(), payloadFD: -1}
 	l.phase = l.tracer()
 	l.phase("run")
@@ -164,7 +164,7 @@ func Run(p *Plan, logw io.Writer) (*Result, error) {
 	if res, err := l.setupCgroup(); err != nil {
 		return res, err
 	}
-	defer l.leaf.Remove()
+	defer func() { leafNotRemoved(res, l.leaf.Remove(), logw) }()
 	// What this jail will not enforce is said now, before the command
 	// runs (a long job, or one killed, would otherwise never tell), and
 	// once: the caller skips the warnings marked Printed.
@@ -190,6 +190,22 @@ func Run(p *Plan, logw io.Writer) (*Result, error) {
 	}
 	defer l.net.Stop()
 	return l.supervise(sigs)
+}
+
+// leafNotRemoved tells of a jail cgroup that Remove could not kill or
+// remove (err from Leaf.Remove; nil: nothing to say): a warning now, on
+// logw, and in the run's report when there is one.
+func leafNotRemoved(res *Result, err error, logw io.Writer) {
+	if err == nil {
+		return
+	}
+	w := Warning{What: "jail cgroup left behind", Reason: err.Error() + "; kill what it holds and rmdir it", Printed: logw != nil}
+	if logw != nil {
+		fmt.Fprintf(logw, "warden: warning: %s\n", w)
+	}
+	if res != nil {
+		res.Warnings = append(res.Warnings, w)
+	}
 }
 
 // launch is one run in progress, the parent's side of jailprog's protocol.
