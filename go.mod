@@ -12,3 +12,5 @@ require (
 	github.com/spf13/pflag v1.1.0
 	golang.org/x/sys v0.50.0
 )
+
+require github.com/rootless-containers/rootlesskit/v3 v3.3.0

@@ -28,5 +28,6 @@
 //
 // This package must never log, exit, or send traffic itself; it returns
 // Warning values and errors (with a Hint for the host's fix). It imports only
-// the standard library and x/sys.
+// the standard library, x/sys and its one external library, rootlesskit
+// (whose slirp4netns port driver is the API client for published ports).
 package netns

@@ -1,53 +1,43 @@
 package netns
 
 import (
-	"encoding/json"
+	"context"
 	"fmt"
-	"net"
+	"io"
 	"time"
+
+	"github.com/rootless-containers/rootlesskit/v3/pkg/port"
+	rkslirp "github.com/rootless-containers/rootlesskit/v3/pkg/port/slirp4netns"
 )
 
+// slirpAPITimeout bounds one call to slirp4netns's API socket: rootlesskit's
+// client takes a context but does not watch it.
+var slirpAPITimeout = 5 * time.Second
+
 // slirpAddHostfwd asks slirp4netns, through its API socket, to forward
-// p.HostIP:p.HostPort on the host to p.JailPort on the jail's address.
+// p.HostIP:p.HostPort on the host to p.JailPort on the jail's address, with
+// rootlesskit's slirp4netns port driver (its add_hostfwd client).
 func slirpAddHostfwd(socket string, p Port) error {
-	type args struct {
-		Proto     string `json:"proto"`
-		HostAddr  string `json:"host_addr"`
-		HostPort  int    `json:"host_port"`
-		GuestAddr string `json:"guest_addr"`
-		GuestPort int    `json:"guest_port"`
-	}
-	req := struct {
-		Execute   string `json:"execute"`
-		Arguments args   `json:"arguments"`
-	}{"add_hostfwd", args{p.Proto, p.HostIP, p.HostPort, slirpJailIP, p.JailPort}}
-	var resp struct {
-		Return *struct {
-			ID int `json:"id"`
-		} `json:"return"`
-		Error *struct {
-			Desc string `json:"desc"`
-		} `json:"error"`
-	}
-	conn, err := net.DialTimeout("unix", socket, 5*time.Second)
+	d, err := rkslirp.NewParentDriver(io.Discard, socket)
 	if err != nil {
-		return fmt.Errorf("connect slirp4netns api %s: %w", socket, err)
-	}
-	defer conn.Close()
-	if err := conn.SetDeadline(time.Now().Add(5 * time.Second)); err != nil {
 		return fmt.Errorf("slirp4netns api: %w", err)
 	}
-	if err := json.NewEncoder(conn).Encode(req); err != nil {
-		return fmt.Errorf("slirp4netns api add_hostfwd: %w", err)
+	spec := port.Spec{Proto: p.Proto, ParentIP: p.HostIP, ParentPort: p.HostPort, ChildIP: slirpJailIP, ChildPort: p.JailPort}
+	ctx, cancel := context.WithTimeout(context.Background(), slirpAPITimeout)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() {
+		_, err := d.AddPort(ctx, spec)
+		done <- err
+	}()
+	select {
+	case err = <-done:
+	case <-ctx.Done():
+		// The call ends when the helper is stopped and its socket closes.
+		err = fmt.Errorf("no reply in %s", slirpAPITimeout)
 	}
-	if err := json.NewDecoder(conn).Decode(&resp); err != nil {
-		return fmt.Errorf("slirp4netns api add_hostfwd: read reply: %w", err)
-	}
-	if resp.Error != nil {
-		return fmt.Errorf("slirp4netns api add_hostfwd: %s", resp.Error.Desc)
-	}
-	if resp.Return == nil {
-		return fmt.Errorf("slirp4netns api add_hostfwd: reply has neither return nor error")
+	if err != nil {
+		return fmt.Errorf("slirp4netns api add_hostfwd %s (socket %s): %w", p, socket, err)
 	}
 	return nil
 }
