@@ -153,7 +153,7 @@ func payloadProgram(p *Plan) (*jailprog.Program, error) {
 			r := b.Reg()
 			s.Out = r
 			b.Context("seccomp", "", "send the listener fd")
-			b.Notify(r)
+			b.Notify(r, jailprog.NotifyListener, "seccomp listener")
 			b.Close(r)
 		}
 	}

@@ -148,9 +148,10 @@ func (b *Builder) Pointer(in Arg, off int, target Arg) {
 	b.relocs = append(b.relocs, Reloc{Buf: int(in.V), Off: off, Target: int(target.V)})
 }
 
-// Notify sends the fd in register r to the parent ("notify").
-func (b *Builder) Notify(r int) {
-	b.add(&Step{Nr: OpNotify, Name: "sendmsg", Args: []Arg{R(r)}, Out: -1})
+// Notify sends the fd in register r to the parent ("notify"), tagged tag
+// (NotifyListener, NotifyOverlay+i), printed as show.
+func (b *Builder) Notify(r int, tag int, show string) {
+	b.add(&Step{Nr: OpNotify, Name: "sendmsg", Args: []Arg{R(r), I(uintptr(tag), show)}, Out: -1})
 }
 
 // Exec appends the execve(2) search over cands (see OpExec).

@@ -154,7 +154,7 @@ func (im *image) run() (int, syscall.Errno) {
 			continue
 		case OpNotify:
 			if im.child != nil {
-				im.child.send(MsgNotify, 1, 0, 0, int(im.regs[uint8(s.a[0])]))
+				im.child.send(MsgNotify, 1, int32(s.a[1]), 0, int(im.regs[uint8(s.a[0])]))
 			}
 			continue
 		}

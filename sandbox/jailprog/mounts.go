@@ -64,6 +64,9 @@ type mountCompiler struct {
 	tree *node
 	root int // register of the new root's mount fd
 	dyn  Dynamic
+	// writableRoot: the root is an overlay, which stays writable (its
+	// writes go to the upper layer).
+	writableRoot bool
 }
 
 const resolveAll = unix.RESOLVE_BENEATH | unix.RESOLVE_NO_SYMLINKS | unix.RESOLVE_NO_MAGICLINKS
@@ -74,8 +77,14 @@ func (c *mountCompiler) run(ops []mount.Op, scratch string) {
 	b.Call(unix.SYS_MOUNT, "mount", b.Str(""), b.Str("/"), Null, I(unix.MS_SLAVE|unix.MS_REC, "MS_SLAVE|MS_REC"), Null)
 	// Pass 1: every source, before the new root covers anything.
 	srcs := make([]int, len(ops))
+	overlays := 0
 	for i, o := range ops {
 		srcs[i] = -1
+		if o.Kind == mount.Overlay {
+			srcs[i] = c.overlay(o, overlays)
+			overlays++
+			continue
+		}
 		if o.Kind != mount.Bind && o.Kind != mount.DevBind && !(o.Kind == mount.Hide && o.File) {
 			continue
 		}
@@ -112,17 +121,80 @@ func (c *mountCompiler) run(ops []mount.Op, scratch string) {
 			b.Guarded(-1)
 		}
 	}
-	// The new root: a tmpfs attached at scratch.
-	b.Context("mount", "/", "create root")
-	c.root = c.newFS("tmpfs", map[string]string{"mode": "0755"}, unix.MOUNT_ATTR_NOSUID|unix.MOUNT_ATTR_NODEV)
+	// The new root: a tmpfs attached at scratch, or an overlay at "/" (a
+	// root file system or an image), whose contents the compiler does not
+	// know.
+	first := 0
+	if len(ops) > 0 && ops[0].Kind == mount.Overlay && path.Clean(ops[0].Target) == "/" {
+		c.root, c.tree.kind, c.writableRoot = srcs[0], foreign, true
+		first = 1
+	} else {
+		b.Context("mount", "/", "create root")
+		c.root = c.newFS("tmpfs", map[string]string{"mode": "0755"}, unix.MOUNT_ATTR_NOSUID|unix.MOUNT_ATTR_NODEV)
+	}
 	b.Context("mount", scratch, "attach root at "+scratch)
 	b.Call(unix.SYS_MOVE_MOUNT, "move_mount", R(c.root), b.Str(""), atFDCWD, b.Str(scratch),
 		I(unix.MOVE_MOUNT_F_EMPTY_PATH, "MOVE_MOUNT_F_EMPTY_PATH"))
 	// Pass 2: in order.
-	for i, o := range ops {
-		c.op(o, srcs[i])
+	for i, o := range ops[first:] {
+		c.op(o, srcs[first+i])
 	}
 	c.pivot()
+}
+
+// overlay appends the steps of an overlay's detached mount (pass 1, before
+// the new root covers anything, like a bind's source): a new tmpfs with
+// "upper" and "work" directories, sent to the parent (tagged
+// NotifyOverlay+index) which reads the write-set from it after the run; then
+// overlayfs with every layer passed by fd (FSCONFIG_SET_FD: Linux 6.13),
+// userxattr (the kernel allows nothing else in a user namespace) and
+// volatile (the upper is thrown away). It returns the overlay's register.
+func (c *mountCompiler) overlay(o mount.Op, index int) int {
+	b := c.b
+	b.Context("mount", o.Target, o.String()+": upper layer tmpfs")
+	opts := parseData(o.Data)
+	opts["mode"] = "0755"
+	tfs := c.newFS("tmpfs", opts, unix.MOUNT_ATTR_NOSUID|unix.MOUNT_ATTR_NODEV)
+	b.Call(unix.SYS_MKDIRAT, "mkdirat", R(tfs), b.Str("upper"), Oct(0o755))
+	b.Call(unix.SYS_MKDIRAT, "mkdirat", R(tfs), b.Str("work"), Oct(0o700))
+	upper, work := b.Reg(), b.Reg()
+	b.Call(unix.SYS_OPENAT, "openat", R(tfs), b.Str("upper"), I(unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, "O_PATH|O_DIRECTORY|O_CLOEXEC"), Int(0)).Out = upper
+	b.Call(unix.SYS_OPENAT, "openat", R(tfs), b.Str("work"), I(unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, "O_PATH|O_DIRECTORY|O_CLOEXEC"), Int(0)).Out = work
+	b.Context("mount", o.Target, o.String()+": send the upper layer to warden")
+	b.Notify(tfs, NotifyOverlay+index, "overlay "+strconv.Itoa(index)+" upper")
+	ovl := b.Reg()
+	b.Context("mount", o.Target, o.String()+": overlayfs")
+	b.Call(unix.SYS_FSOPEN, "fsopen", b.Str("overlay"), I(unix.FSOPEN_CLOEXEC, "FSOPEN_CLOEXEC")).Out = ovl
+	for _, l := range o.Lowers {
+		b.Context("mount", o.Target, o.String()+": open lower "+l)
+		r := b.Reg()
+		b.Call(unix.SYS_OPENAT, "openat", atFDCWD, b.Str(l), I(unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, "O_PATH|O_DIRECTORY|O_CLOEXEC"), Int(0)).Out = r
+		b.Context("mount", o.Target, o.String()+": lowerdir+ "+l)
+		c.setFD(ovl, "lowerdir+", r)
+		b.Close(r)
+	}
+	b.Context("mount", o.Target, o.String()+": overlayfs")
+	c.setFD(ovl, "upperdir", upper)
+	c.setFD(ovl, "workdir", work)
+	for _, f := range []string{"userxattr", "volatile"} {
+		b.Call(unix.SYS_FSCONFIG, "fsconfig", R(ovl), I(unix.FSCONFIG_SET_FLAG, "FSCONFIG_SET_FLAG"), b.Str(f), Null, Int(0))
+	}
+	b.Context("mount", o.Target, o.String()+": create overlayfs")
+	b.Call(unix.SYS_FSCONFIG, "fsconfig", R(ovl), I(unix.FSCONFIG_CMD_CREATE, "FSCONFIG_CMD_CREATE"), Null, Null, Int(0))
+	fd := b.Reg()
+	b.Context("mount", o.Target, o.String()+": fsmount")
+	b.Call(unix.SYS_FSMOUNT, "fsmount", R(ovl), I(unix.FSMOUNT_CLOEXEC, "FSMOUNT_CLOEXEC"), I(uintptr(attrs(o.ReadOnly, false)), attrNames(uint64(attrs(o.ReadOnly, false))))).Out = fd
+	b.Close(ovl)
+	b.Close(upper)
+	b.Close(work)
+	// Only now: closing the last fd of a detached mount dissolves it, and
+	// overlayfs takes layers only from mounts that are attached somewhere.
+	b.Close(tfs)
+	return fd
+}
+
+func (c *mountCompiler) setFD(fs int, key string, r int) {
+	c.b.Call(unix.SYS_FSCONFIG, "fsconfig", R(fs), I(unix.FSCONFIG_SET_FD, "FSCONFIG_SET_FD"), c.b.Str(key), Null, R(r))
 }
 
 // op appends the steps of one mount op.
@@ -146,7 +218,7 @@ func (c *mountCompiler) op(o mount.Op, src int) {
 		t = c.create(rel, o.File, o.Kind == mount.Mkdir, o.Data)
 	}
 	switch o.Kind {
-	case mount.Bind, mount.DevBind:
+	case mount.Bind, mount.DevBind, mount.Overlay:
 		c.moveTo(src, t)
 	case mount.Hide:
 		if o.File {
@@ -302,7 +374,7 @@ func (c *mountCompiler) create(rel string, isFile, isMkdir bool, data string) ta
 	}
 	// Inside warden's own directories: create what is missing (the model
 	// says it is missing, so it must not fail), address by path.
-	for len(rest) > 0 {
+	for len(rest) > 0 && parent.kind == fresh {
 		if parent.kids[rest[0]] != nil {
 			break // foreign, a symlink or a file: not ours to walk
 		}
@@ -345,6 +417,16 @@ func (c *mountCompiler) create(rel string, isFile, isMkdir bool, data string) ta
 		s.OkErrno, s.Jump = syscall.EEXIST, 0
 		c.openat2(cur, R(c.root), first, unix.O_PATH|unix.O_CLOEXEC, "O_PATH|O_CLOEXEC")
 		return target{reg: cur, dir: c.root}
+	}
+	if parent.kind != fresh && len(known) == 0 {
+		// The root itself is foreign (an image): the first component may
+		// be missing too.
+		m := uint32(0o755)
+		if last {
+			m = mode
+		}
+		s := b.Call(unix.SYS_MKDIRAT, "mkdirat", R(c.root), b.Str(first), Oct(m))
+		s.OkErrno = syscall.EEXIST
 	}
 	c.openat2(cur, R(c.root), first, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, "O_PATH|O_DIRECTORY|O_CLOEXEC")
 	for i, comp := range rest[1:] {
@@ -474,6 +556,9 @@ func (c *mountCompiler) pivot() {
 	b.Call(unix.SYS_UMOUNT2, "umount2", b.Str("."), I(unix.MNT_DETACH, "MNT_DETACH"))
 	b.Call(unix.SYS_CHDIR, "chdir", b.Str("/"))
 	b.Close(c.root)
+	if c.writableRoot {
+		return
+	}
 	b.Context("mount", "/", "mount_setattr MOUNT_ATTR_RDONLY")
 	c.setattr(atFDCWD, "/", 0, "0", unix.MOUNT_ATTR_RDONLY)
 }

@@ -137,3 +137,84 @@ func runMounts(t *testing.T, ops []mount.Op, scratch string) (*Program, int, uni
 	i, e := link(p).run()
 	return p, i, e
 }
+
+// TestMountsOverlay: a host directory overlaid in the jail takes writes,
+// creates and deletes, and the host directory does not change.
+func TestMountsOverlay(t *testing.T) {
+	usernstest.Run(t, func(t *testing.T) {
+		d := fixture(t)
+		ops := []mount.Op{
+			{Kind: mount.Bind, Source: "/usr", Target: "/usr", ReadOnly: true},
+			{Kind: mount.Overlay, Lowers: []string{filepath.Join(d, "ro")}, Target: "/data", Data: "size=1m"},
+		}
+		if p, i, e := runMounts(t, ops, filepath.Join(d, "scratch")); e != 0 {
+			t.Fatalf("step %d failed: %v\n%s", i, e, p)
+		}
+		if err := os.WriteFile("/data/file", []byte("changed\n"), 0o644); err != nil {
+			t.Fatalf("write through the overlay: %v", err)
+		}
+		if err := os.WriteFile("/data/new", []byte("x"), 0o644); err != nil {
+			t.Fatalf("create in the overlay: %v", err)
+		}
+		if b, _ := os.ReadFile("/data/file"); string(b) != "changed\n" {
+			t.Errorf("overlay shows %q after the write", b)
+		}
+		if err := os.Remove("/data/new"); err != nil {
+			t.Errorf("remove in the overlay: %v", err)
+		}
+		if err := os.Mkdir("/elsewhere", 0o755); !errors.Is(err, unix.EROFS) {
+			t.Errorf("mkdir in the root: %v, want EROFS (only the overlay is writable)", err)
+		}
+		b, err := os.ReadFile("/proc/self/mountinfo")
+		if err == nil && strings.Contains(string(b), d) {
+			t.Errorf("mountinfo names the host path %s: %s", d, b)
+		}
+	})
+}
+
+// TestMountsRootOverlay: an overlay at "/" is the jail's root (an image or
+// --rootfs): it stays writable, mount points missing from it are made in its
+// upper layer, and the lower directory does not change.
+func TestMountsRootOverlay(t *testing.T) {
+	usernstest.Run(t, func(t *testing.T) {
+		d := fixture(t)
+		root := filepath.Join(d, "rootfs")
+		for _, p := range []string{"etc", "usr"} {
+			if err := os.MkdirAll(filepath.Join(root, p), 0o755); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := os.WriteFile(filepath.Join(root, "etc/os-release"), []byte("ID=test\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		ops := []mount.Op{
+			{Kind: mount.Overlay, Lowers: []string{root}, Target: "/", Data: "size=1m"},
+			{Kind: mount.Bind, Source: "/usr", Target: "/usr", ReadOnly: true},
+			{Kind: mount.Proc, Target: "/proc"},
+			{Kind: mount.Tmpfs, Target: "/tmp", Data: "mode=1777"},
+			{Kind: mount.Tmpfs, Target: "/dev", Data: "mode=0755"},
+			{Kind: mount.DevBind, Source: "/dev/null", Target: "/dev/null", File: true},
+		}
+		if p, i, e := runMounts(t, ops, filepath.Join(d, "scratch")); e != 0 {
+			t.Fatalf("step %d failed: %v\n%s", i, e, p)
+		}
+		if b, err := os.ReadFile("/etc/os-release"); err != nil || string(b) != "ID=test\n" {
+			t.Errorf("/etc/os-release of the root: %q, %v", b, err)
+		}
+		if err := os.WriteFile("/etc/os-release", []byte("ID=changed\n"), 0o644); err != nil {
+			t.Errorf("write in the root overlay: %v", err)
+		}
+		if err := os.Mkdir("/newdir", 0o755); err != nil {
+			t.Errorf("mkdir in the root overlay: %v", err)
+		}
+		if _, err := os.Stat("/proc/self"); err != nil {
+			t.Errorf("/proc, made in the root's upper layer: %v", err)
+		}
+		if _, err := os.Stat("/usr/bin/env"); err != nil {
+			t.Errorf("the bind of /usr over the root: %v", err)
+		}
+		if err := os.WriteFile("/usr/x", nil, 0o644); !errors.Is(err, unix.EROFS) {
+			t.Errorf("write under the read-only bind: %v, want EROFS", err)
+		}
+	})
+}

@@ -53,7 +53,9 @@ const (
 	// which is not a failure.
 	OpSigDefault
 	// OpNotify sends the fd in register Args[0] to the parent as a
-	// "notify" message (the seccomp listener of --seccomp-audit).
+	// "notify" message tagged Args[1] (NotifyListener: the seccomp listener
+	// of --seccomp-audit; NotifyOverlay+i: the tmpfs holding the upper
+	// layer of the plan's i-th overlay).
 	OpNotify
 	// OpCapDrop drops every capability 0-63 from the bounding set with
 	// prctl(PR_CAPBSET_DROP) but those in the mask Args[0]; numbers the
@@ -140,7 +142,7 @@ func (s Step) String() string {
 		b.WriteString("rt_sigaction(1…64, {SIG_DFL}, NULL, 8)  [every signal; EINVAL ok]")
 		return b.String()
 	case OpNotify:
-		fmt.Fprintf(&b, "sendmsg(sync, {notify}, SCM_RIGHTS %s)", s.Args[0].Show)
+		fmt.Fprintf(&b, "sendmsg(sync, {notify %s}, SCM_RIGHTS %s)", s.Args[1].Show, s.Args[0].Show)
 		return b.String()
 	case OpCapDrop:
 		fmt.Fprintf(&b, "prctl(PR_CAPBSET_DROP, 0…63 except %s)  [each capability; EINVAL ok]", s.Args[0].Show)

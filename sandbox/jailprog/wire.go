@@ -21,8 +21,12 @@ import (
 //	                             EOF instead means the parent is gone: exit
 //	2  child → parent  error     a step failed: Prog (0 init, 1 payload), Step,
 //	                             Errno; init exits 1 after it, the payload 127
+//	   child → parent  notify    init, while it mounts: the tmpfs of each
+//	                             overlay's upper layer (Step: NotifyOverlay+i,
+//	                             the fd by SCM_RIGHTS), for the write-set
 //	   payload → parent notify   with --seccomp-audit: the seccomp listener fd
-//	                             (SCM_RIGHTS), before execve
+//	                             (Step: NotifyListener; SCM_RIGHTS), before
+//	                             execve
 //	3  child → parent  started   init forked the payload: Pid (in the jail),
 //	                             Marks (OpMark bits), its pidfd (SCM_RIGHTS)
 //	   child → parent  stopped   the payload stopped (Status: the signal)
@@ -54,6 +58,12 @@ type Message struct {
 	// FD is the fd that came with the packet, -1 if none (not on the wire).
 	FD int `json:"-"`
 }
+
+// Tags of a "notify" message (its Step).
+const (
+	NotifyListener = 0
+	NotifyOverlay  = 1 // + the overlay's index in the plan
+)
 
 // StepFork is the Step of an error in init's fork of the payload.
 const StepFork = -1

@@ -21,6 +21,11 @@ const (
 	Hide    Kind = "hide"    // make Target unreadable: empty read-only tmpfs, or /dev/null over a file
 	Remount Kind = "remount" // make Target (already mounted) read-only, recursively
 	File    Kind = "file"    // a read-only file with content Data at Target (e.g. resolv.conf)
+	// Overlay is kernel overlayfs at Target over the host directories
+	// Lowers (newest first), with its upper and work directories on a new
+	// tmpfs of the jail's (Data: "size=..."): the jail writes, the lowers
+	// never change. Target "/" makes it the jail's root.
+	Overlay Kind = "overlay"
 )
 
 // Op is one step of a mount plan. Targets are absolute paths inside the jail;
@@ -37,6 +42,8 @@ type Op struct {
 	// File says the target is a regular file mount point, not a directory.
 	File bool   `json:"file,omitempty"`
 	Data string `json:"data,omitempty"`
+	// Lowers are an Overlay's lower directories, host paths, newest first.
+	Lowers []string `json:"lowers,omitempty"`
 }
 
 // String renders one op on one line, the format of golden plan files:
@@ -59,6 +66,8 @@ func (o Op) String() string {
 		fmt.Fprintf(&b, " %s -> %s", o.Source, o.Target)
 	case Symlink:
 		fmt.Fprintf(&b, " %s -> %s", o.Target, o.Source)
+	case Overlay:
+		fmt.Fprintf(&b, " %s -> %s", strings.Join(o.Lowers, ":"), o.Target)
 	default:
 		fmt.Fprintf(&b, " %s", o.Target)
 	}
