@@ -18,11 +18,11 @@ import (
 )
 
 // TestMain is also the child of TestKillDuringUnpack: with
-// WARDEN_IMAGE_TEST_IMPORT=ROOT\x00REF it imports REF into the store at
+// WARDEN_IMAGE_TEST_IMPORT=ROOT\nREF it imports REF into the store at
 // ROOT and exits.
 func TestMain(m *testing.M) {
 	if v := os.Getenv("WARDEN_IMAGE_TEST_IMPORT"); v != "" {
-		root, ref, _ := strings.Cut(v, "\x00")
+		root, ref, _ := strings.Cut(v, "\n")
 		s, err := image.Open(root)
 		if err == nil {
 			_, err = s.Import(ref, "")

@@ -121,12 +121,14 @@ func extractStream(ref, short, dir string, raw *bufio.Reader, diffHash hash.Hash
 
 func unpackErr(ref, short, name string, err error) error {
 	what := fmt.Sprintf("unpack %q of layer %s", name, short)
-	var errno syscall.Errno
-	var pe *fs.PathError
-	if errors.As(err, &errno) || errors.As(err, &pe) {
-		return storeErr(ref, what, err)
+	for _, e := range []syscall.Errno{syscall.ENOSPC, syscall.EDQUOT, syscall.EROFS, syscall.EIO, syscall.EACCES, syscall.EPERM} {
+		if errors.Is(err, e) {
+			return storeErr(ref, what, err)
+		}
 	}
-	return errorf(ref, BadFormat, what, "", err)
+	// Anything else is the layer's (a hard link to a file it does not
+	// have, an entry type tar has but Linux has not).
+	return errorf(ref, BadFormat, what, "the image has an entry warden cannot unpack; nothing was imported", err)
 }
 
 // decompress returns the tar stream of a layer blob.
