@@ -55,6 +55,9 @@ func formatBody(p *Policy) []byte {
 	if len(fs.Caches) > 0 {
 		kv("caches", list(fs.Caches))
 	}
+	if len(fs.Overlay) > 0 {
+		kv("overlay", list(fs.Overlay))
+	}
 	if fs.TmpfsSize != 0 {
 		kv("tmpfs_size", str(formatSize(fs.TmpfsSize)))
 	}

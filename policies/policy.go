@@ -85,6 +85,9 @@ type Filesystem struct {
 	// Caches are cache mounts, "NAME:DST": a directory warden keeps per
 	// user, policy and NAME, writable in the jail at DST only.
 	Caches []string
+	// Overlay are host directories shown copy-on-write (overlayfs with a
+	// tmpfs upper layer): the jail writes, the directory never changes.
+	Overlay []string
 }
 
 // Mount is one entry of [[filesystem.mount]].

@@ -49,6 +49,7 @@ var schema = []field{
 	{key: "filesystem.chdir", kind: kPath},
 	{key: "filesystem.tmpfs_size", kind: kSize},
 	{key: "filesystem.caches", kind: kList, elem: kString, check: checkCache},
+	{key: "filesystem.overlay", kind: kList, elem: kPath},
 
 	{key: "network.mode", kind: kEnum, enum: []string{"none", "host", "pasta", "slirp4netns", "auto"}},
 	{key: "network.publish", kind: kList, elem: kString, check: checkPublish},
@@ -153,6 +154,8 @@ func (p *Policy) ptr(key string) any {
 		return &p.Filesystem.Hide
 	case "filesystem.caches":
 		return &p.Filesystem.Caches
+	case "filesystem.overlay":
+		return &p.Filesystem.Overlay
 	case "filesystem.tmpfs_size":
 		return &p.Filesystem.TmpfsSize
 	case "filesystem.chdir":

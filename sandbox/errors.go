@@ -123,6 +123,13 @@ func Diagnose(err error) []string {
 		case se.Step == "mount" && se.Errno == syscall.EPERM:
 			return []string{"bind mounts in a user namespace cannot drop ro/nosuid/nodev/noexec that the source mount has " +
 				"(mount_namespaces(7), \"locked\" flags); mount the path read-only or pick another source"}
+		case se.Step == "mount" && strings.HasPrefix(se.Detail, "overlay ") && se.Errno == syscall.EINVAL:
+			return []string{"overlayfs in a user namespace refuses a directory with other mounts below it (their mounts are locked " +
+				"to the host's), and takes layers by fd only since Linux 6.13; overlay a directory that has no mounts below it " +
+				"(`findmnt -R DIR`), or show it with --ro/--rw instead"}
+		case se.Step == "mount" && strings.HasPrefix(se.Detail, "overlay ") && (se.Errno == syscall.ENODEV || se.Errno == syscall.EPERM):
+			return []string{"this kernel does not let an unprivileged user namespace mount overlayfs (Linux 5.11 or later is needed, " +
+				"and some distributions turn it off); use --ro/--rw instead"}
 		case se.Step == "seccomp":
 			return []string{"the kernel refused the seccomp filter; run `warden check` (seccomp) or use --seccomp none to run without one"}
 		case se.Step == "mount" && se.Errno == syscall.ENOENT:

@@ -62,6 +62,17 @@ type Options struct {
 	TmpfsSize int64
 	// Mounts are [[filesystem.mount]] entries of a policy.
 	Mounts []MountSpec
+	// Overlays are host directories shown through overlayfs (Src at Dst):
+	// the jail writes to a tmpfs upper layer, the directory never changes.
+	Overlays []PathMap
+	// Root, when set, is the jail's root instead of the host's view
+	// (--rootfs, --image): a policy's host paths are not shown, only those
+	// named with --ro/--rw.
+	Root *RootFS
+	// RootEnv are an image's environment variables (K=V), under Env.
+	RootEnv []string
+	// OverlayKeep saves the upper layer of the run's one overlay there.
+	OverlayKeep string
 	// Limits are cgroup limits, applied as LimitsMode says.
 	Limits     cgroup.Limits
 	LimitsMode cgroup.Mode
@@ -97,6 +108,9 @@ type Plan struct {
 	MapMode    string     `json:"map_mode"`
 	Cloneflags uintptr    `json:"cloneflags"`
 	Mounts     []mount.Op `json:"mounts"`
+	// Overlays describe the overlay ops, in their order (the parent reads
+	// each one's upper layer after the run).
+	Overlays []OverlayPlan `json:"-"`
 	// CacheDirs are the cache mounts' directories, which Run makes (0700)
 	// when they are not there yet.
 	CacheDirs []string `json:"cache_dirs,omitempty"`

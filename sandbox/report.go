@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/warden-sandbox/warden/sandbox/mount"
+	"github.com/warden-sandbox/warden/sandbox/writeset"
 )
 
 // ReportSchema is the version of the run report's JSON schema
@@ -39,6 +40,21 @@ type Report struct {
 	Network *ReportNetwork `json:"network,omitempty"`
 	// SeccompDenials lists denied syscalls (with --seccomp-audit).
 	SeccompDenials []ReportDenial `json:"seccomp_denials,omitempty"`
+	// Overlays are what the command wrote in each overlay (--overlay,
+	// --rootfs, --image): the write-set of its upper layer.
+	Overlays []ReportOverlay `json:"overlays,omitempty"`
+}
+
+// ReportOverlay is the write-set of one overlay.
+type ReportOverlay struct {
+	Target   string           `json:"target"`
+	Source   string           `json:"source"`
+	Summary  string           `json:"summary"`
+	Created  []writeset.Entry `json:"created"`
+	Modified []writeset.Entry `json:"modified"`
+	Deleted  []writeset.Entry `json:"deleted"`
+	KeptIn   string           `json:"kept_in,omitempty"`
+	Error    string           `json:"error,omitempty"`
 }
 
 // ReportNetwork is the network part of the report.
@@ -198,9 +214,19 @@ func limitStr(v uint64) string {
 	return fmt.Sprint(v)
 }
 
+func nonNil(e []writeset.Entry) []writeset.Entry {
+	if e == nil {
+		return []writeset.Entry{}
+	}
+	return e
+}
+
 func mountSummary(ops []mount.Op) string {
-	var rw, ro []string
+	var rw, ro, ov []string
 	for _, o := range ops {
+		if o.Kind == mount.Overlay {
+			ov = append(ov, o.Target)
+		}
 		if o.Kind == mount.Bind {
 			if o.ReadOnly {
 				ro = append(ro, o.Target)
@@ -209,7 +235,11 @@ func mountSummary(ops []mount.Op) string {
 			}
 		}
 	}
-	return fmt.Sprintf("%d ops; read-only: %s; read-write: %s", len(ops), strings.Join(ro, " "), strings.Join(rw, " "))
+	sum := fmt.Sprintf("%d ops; read-only: %s; read-write: %s", len(ops), strings.Join(ro, " "), strings.Join(rw, " "))
+	if len(ov) > 0 {
+		sum += "; copy-on-write (overlay, writes discarded): " + strings.Join(ov, " ")
+	}
+	return sum
 }
 
 // NewReport builds the report of a finished (or failed) run. exitStatus is
@@ -261,6 +291,14 @@ func NewReport(p *Plan, pol PolicyRef, res *Result, runErr error, exitStatus int
 				rn.Published = append(rn.Published, pp.String())
 			}
 			r.Network = rn
+		}
+		for _, ov := range res.Overlays {
+			ro := ReportOverlay{Target: ov.Target, Source: ov.Source, Summary: ov.Set.Summary(), KeptIn: ov.Kept,
+				Created: nonNil(ov.Set.Created), Modified: nonNil(ov.Set.Modified), Deleted: nonNil(ov.Set.Deleted)}
+			if ov.Err != nil {
+				ro.Error = ov.Err.Error()
+			}
+			r.Overlays = append(r.Overlays, ro)
 		}
 		if c := res.Cgroup; c != nil {
 			r.Usage.Cgroup = map[string]int64{"memory_peak": c.MemoryPeak, "oom": c.OOM, "oom_kill": c.OOMKill,

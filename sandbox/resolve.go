@@ -116,12 +116,18 @@ func Resolve(o Options, h *Host) (*Plan, []Warning, error) {
 		return nil, nil, err
 	}
 	p.Mounts, p.Cwd = ops, cwd
+	p.Overlays = planOverlays(ops, o)
+	if o.OverlayKeep != "" {
+		if err := checkKeep(o.OverlayKeep, len(p.Overlays), h); err != nil {
+			return nil, nil, err
+		}
+	}
 	for _, c := range o.Caches {
 		p.CacheDirs = append(p.CacheDirs, path.Clean(c.Src))
 	}
 	if o.Chdir == "" {
 		p.CwdFallback = "/"
-		if h.Home != "" {
+		if h.Home != "" && o.Root == nil {
 			p.CwdFallback = path.Clean(h.Home)
 		}
 	}
@@ -135,9 +141,13 @@ func Resolve(o Options, h *Host) (*Plan, []Warning, error) {
 	if p.NetOpts.Mode != netns.ModeNone && p.NetOpts.Mode != netns.ModeHost {
 		// The helper's DNS address is known once it runs; Run fills the
 		// content in the "go" message, which init writes to the file.
-		p.Mounts = append(p.Mounts, mount.Op{Kind: mount.File, Source: resolvSource, Target: resolvTarget(h), File: true})
+		target := resolvTarget(h)
+		if o.Root != nil {
+			target = "/etc/resolv.conf"
+		}
+		p.Mounts = append(p.Mounts, mount.Op{Kind: mount.File, Source: resolvSource, Target: target, File: true})
 	}
-	if op, ok := hostsFile(p.Mounts, h, p.Hostname); ok {
+	if op, ok := hostsFile(p.Mounts, h, p.Hostname); ok && o.Root == nil {
 		p.Mounts = append(p.Mounts, op)
 	}
 	// $HOME read-write: what the command writes there (shell startup
@@ -233,8 +243,17 @@ func resolveEnv(o Options, h *Host) ([]string, error) {
 		vals["PATH"] = defaultPath
 	}
 	vals["HOME"] = h.Home
-	if o.AsRoot {
-		vals["HOME"] = h.Home
+	if o.Root != nil {
+		// The host's home is not in a jail with its own root.
+		vals["HOME"] = "/"
+		if o.AsRoot {
+			vals["HOME"] = "/root"
+		}
+	}
+	for _, kv := range o.RootEnv {
+		if k, v, ok := strings.Cut(kv, "="); ok && k != "" {
+			vals[k] = v
+		}
 	}
 	for _, kv := range o.Env {
 		k, v, ok := strings.Cut(kv, "=")
@@ -290,8 +309,11 @@ func sizeOption(n int64) string {
 }
 
 func resolveMounts(o Options, h *Host) ([]mount.Op, string, error) {
-	var ops []mount.Op
 	size := tmpfsSize(o)
+	if o.Root != nil {
+		return resolveUserMounts(rootUserPaths(o), h, rootMounts(o, size), size)
+	}
+	var ops []mount.Op
 	for _, d := range systemDirs {
 		fi, err := h.Lstat(d)
 		if err != nil {
@@ -346,7 +368,11 @@ func resolveMounts(o Options, h *Host) ([]mount.Op, string, error) {
 	if home != "/" && home != "" && h.Home != "" {
 		ops = append(ops, mount.Op{Kind: mount.Tmpfs, Target: home, Data: "mode=0700," + size})
 	}
+	return resolveUserMounts(o, h, ops, size)
+}
 
+// resolveUserMounts lays the user's paths over the base view ops.
+func resolveUserMounts(o Options, h *Host, ops []mount.Op, size string) ([]mount.Op, string, error) {
 	// User paths (--ro/--rw/--tmpfs/--hide and the policy's), applied
 	// parents first so a later, deeper path is not hidden by an earlier one.
 	var user []mount.Op
@@ -443,6 +469,13 @@ func resolveMounts(o Options, h *Host) ([]mount.Op, string, error) {
 			user = append(user, op)
 		}
 	}
+	// Overlays come after the binds: one of the same target replaces the
+	// bind (--overlay . in a policy that binds the project read-write).
+	ovs, err := overlayOps(o, size)
+	if err != nil {
+		return nil, "", err
+	}
+	user = append(user, ovs...)
 	for _, u := range user {
 		if u.Target == "/" || u.Target == "/proc" || strings.HasPrefix(u.Target, "/proc/") {
 			return nil, "", Usagef("mount target %s: cannot replace the jail's root or /proc", u.Target)
@@ -450,6 +483,9 @@ func resolveMounts(o Options, h *Host) ([]mount.Op, string, error) {
 	}
 	ops = pruneHides(overlay(ops, user))
 	wd := cwd
+	if o.Root != nil {
+		wd = "/" // the host's directories are not there
+	}
 	if o.Chdir != "" {
 		if !path.IsAbs(o.Chdir) {
 			return nil, "", Usagef("--chdir %s: must be an absolute path inside the jail", o.Chdir)
@@ -499,7 +535,7 @@ func pruneHides(ops []mount.Op) []mount.Op {
 		}
 		shown := false
 		for _, b := range ops[:i] {
-			if (b.Kind == mount.Bind) && (o.Target == b.Target || strings.HasPrefix(o.Target, b.Target+"/")) {
+			if (b.Kind == mount.Bind || b.Kind == mount.Overlay && b.Target != "/") && (o.Target == b.Target || strings.HasPrefix(o.Target, b.Target+"/")) {
 				shown = true
 			}
 		}

@@ -66,6 +66,8 @@ type Result struct {
 	Signal  syscall.Signal // signal when Ending is signal (or the jail was killed)
 	Usage   *Usage
 	Wall    time.Duration
+	// Overlays are the write-sets of the run's overlays, in plan order.
+	Overlays []OverlayResult
 }
 
 // forwarded are the signals warden passes on to the payload. SIGTSTP and
@@ -151,6 +153,9 @@ func Run(p *Plan, logw io.Writer) (res *Result, err error) {
 	l := &launch{p: p, logw: logw, start: time.Now(), payloadFD: -1}
 	l.phase = l.tracer()
 	l.phase("run")
+	if err := checkKeepDirs(p); err != nil {
+		return nil, err
+	}
 	for _, d := range p.CacheDirs {
 		if err := os.MkdirAll(d, 0o700); err != nil {
 			return nil, fmt.Errorf("cache directory: %w", err)
@@ -189,7 +194,10 @@ func Run(p *Plan, logw io.Writer) (res *Result, err error) {
 		return nil, err
 	}
 	defer l.net.Stop()
-	return l.supervise(sigs)
+	defer l.closeUppers()
+	res, err = l.supervise(sigs)
+	l.overlayResults(res)
+	return res, err
 }
 
 // leafNotRemoved tells of a jail cgroup that Remove could not kill or
@@ -235,6 +243,9 @@ type launch struct {
 	ns *nsServer
 	// exec: the child joins a running jail (Exec) instead of being its init.
 	exec bool
+	// uppers are the fds of the overlays' upper-layer tmpfs, by overlay
+	// index (init's "notify").
+	uppers map[int]int
 }
 
 // tracer returns the phase logger: with --log-level debug, each phase is

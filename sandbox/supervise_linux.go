@@ -76,7 +76,11 @@ func (l *launch) supervise(sigs <-chan os.Signal) (*Result, error) {
 			}
 			switch m.Kind {
 			case jailprog.MsgNotify:
-				audit.start(m.FD, p.seccompProfile)
+				if m.Step >= jailprog.NotifyOverlay {
+					l.keepUpper(int(m.Step)-jailprog.NotifyOverlay, m.FD)
+				} else {
+					audit.start(m.FD, p.seccompProfile)
+				}
 			case jailprog.MsgStarted:
 				l.phase("payload started")
 				resumeGC()

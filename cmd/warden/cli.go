@@ -44,8 +44,9 @@ Usage:
   warden check [--json]                 host doctor: what works here, what blocks, the fix
   warden policy list|show|explain|check built-in and user policies; explain = the resolved plan
   warden seccomp show|export PROFILE    seccomp profiles: the rule list, or BPF/PFC for other tools
+  warden image import|ls|rm             OCI layouts and docker-save tarballs for run --image
   warden version                        print the version
-  warden help [run]                     this text, or the flags of run
+  warden help [run|image]               this text, the flags of run, or the image commands
 
 The default jail: your own uid inside (or root with --as-root), hostname
 "warden", a read-only view of the host system (/usr, /etc, ...), the project
@@ -79,6 +80,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return cmdPolicy(args[1:], stdout, stderr)
 	case "seccomp":
 		return cmdSeccomp(args[1:], stdout, stderr)
+	case "image":
+		return cmdImage(args[1:], stdout, stderr)
 	case "ls":
 		return cmdLs(args[1:], stdout, stderr)
 	case "logs":
@@ -98,6 +101,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 		if len(args) > 1 && args[1] == "run" {
 			printRunHelp(stdout)
 			return 0
+		}
+		if len(args) > 1 && args[1] == "image" {
+			return cmdImage([]string{"help"}, stdout, stderr)
 		}
 		fmt.Fprint(stdout, usage)
 		return 0
@@ -130,6 +136,13 @@ type runOpts struct {
 	timeout, killGrace  string
 	report              string
 	stats               bool
+	// overlay, rootfs, image and diff: copy-on-write views and what
+	// the command wrote in them (docs/layers.md).
+	overlay             []string
+	overlayKeep, rootfs string
+	image               string
+	diff                bool
+	rootWarnings        []string
 	// detach (-d) starts a jail that persists; name names it; supervise is
 	// the hidden mode of the supervisor run -d starts.
 	detach          bool
@@ -149,6 +162,11 @@ func runFlags() (*pflag.FlagSet, *runOpts) {
 	fs.StringArrayVar(&o.caches, "cache", nil, "a cache mount `NAME:DST`: a directory warden keeps for you, this policy and NAME, writable in the jail at DST only (repeatable)")
 	fs.StringVar(&o.tmpfsSize, "tmpfs-size", "", "cap each of the jail's tmpfs mounts (/tmp, $HOME, /dev/shm, ...) at `SIZE` (default 1G, at most --memory)")
 	fs.StringArrayVar(&o.hide, "hide", nil, "make `PATH` empty and unreadable in the jail (repeatable)")
+	fs.StringArrayVar(&o.overlay, "overlay", nil, "show host directory SRC copy-on-write at DST (`SRC[:DST]`): the jail writes, SRC never changes (repeatable)")
+	fs.StringVar(&o.overlayKeep, "overlay-keep", "", "save the overlay's upper layer (the changes, with whiteouts) into `DIR` instead of discarding it")
+	fs.BoolVar(&o.diff, "diff", false, "print what the command created, modified and deleted in each overlay to stderr at the end")
+	fs.StringVar(&o.rootfs, "rootfs", "", "the jail's root is `DIR` (copy-on-write), with warden's own /proc, /dev, /tmp; host paths only with --ro/--rw")
+	fs.StringVar(&o.image, "image", "", "the jail's root is image `REF` (an OCI layout, a docker-save tarball, or a name from `warden image ls`); its command, environment and working directory are the defaults")
 	fs.StringVar(&o.chdir, "chdir", "", "working `DIR` inside the jail (default: the current directory)")
 	fs.StringVar(&o.hostname, "hostname", "warden", "host `NAME` inside the jail")
 	fs.BoolVar(&o.asRoot, "as-root", false, "map your uid to root (uid 0) inside; still no capabilities")
@@ -227,6 +245,9 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 	}
 	if o.stats && res != nil {
 		printStats(stderr, res)
+	}
+	if o.diff && res != nil {
+		printDiff(stderr, res)
 	}
 	if o.report != "" {
 		rep := sandbox.NewReport(plan, sandbox.PolicyRef{}, res, err, status, warns)
@@ -314,6 +335,9 @@ func execRun(o *runOpts, argv []string, stderr io.Writer) (*sandbox.Plan, []sand
 	plan, warns, err := sandbox.Resolve(opts, host)
 	if err != nil {
 		return nil, nil, nil, err
+	}
+	for _, w := range o.rootWarnings {
+		warns = append(warns, sandbox.Warning{Loud: true, What: "image user", Reason: w})
 	}
 	for _, w := range warns {
 		if w.Loud {
@@ -445,5 +469,7 @@ Examples:
   warden run --ro ~/data:/data --timeout 10m -- python3 analyse.py /data
   warden run --net pasta -p 8080:8000 -- python3 -m http.server 8000
   warden run --policy ci --report run.json --stats -- make test
+  warden run --overlay . --diff -- sh ./untrusted-install.sh     # what would it change?
+  warden run --image ./busybox.tar -- sh -c 'cat /etc/os-release'
 `)
 }

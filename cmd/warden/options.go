@@ -23,6 +23,7 @@ var flagKeys = map[string]string{
 	"kill-grace": "process.kill_grace", "rlimit": "process.rlimits", "cap-add": "process.cap_add",
 	"memory": "limits.memory", "pids": "limits.pids", "cpus": "limits.cpus", "limits": "limits.enforce",
 	"seccomp": "seccomp.profile", "report": "report.file", "tmpfs-size": "filesystem.tmpfs_size", "cache": "filesystem.caches",
+	"overlay":    "filesystem.overlay",
 	"cpu-weight": "limits.cpu_weight", "io-weight": "limits.io_weight",
 }
 
@@ -43,14 +44,14 @@ func policyEnv(h *sandbox.Host) policies.Env {
 }
 
 // loadPolicy loads the policy and lays the changed flags over it.
-func loadPolicy(o *runOpts, h *sandbox.Host) (*policies.Policy, []sandbox.PathMap, []sandbox.PathMap, error) {
+func loadPolicy(o *runOpts, h *sandbox.Host) (*policies.Policy, extraPaths, error) {
 	env := policyEnv(h)
 	pol, err := policies.Load(o.policy, env)
 	if err != nil {
-		return nil, nil, nil, err
+		return nil, extraPaths{}, err
 	}
 	var flags []policies.Flag
-	var extraRO, extraRW []sandbox.PathMap
+	var extra extraPaths
 	var ferr error
 	o.fs.Visit(func(f *pflag.Flag) {
 		key, ok := flagKeys[f.Name]
@@ -64,14 +65,17 @@ func loadPolicy(o *runOpts, h *sandbox.Host) (*policies.Policy, []sandbox.PathMa
 		for _, v := range vals {
 			// --ro SRC:DST with another DST has no policy-list form
 			// (lists are same-path); it is laid over the options directly.
-			if f.Name == "ro" || f.Name == "rw" {
+			if f.Name == "ro" || f.Name == "rw" || f.Name == "overlay" {
 				pm := sandbox.ParsePathMap(v, h.Cwd)
 				pm.Origin = "--" + f.Name
 				if pm.Src != pm.Dst {
-					if f.Name == "ro" {
-						extraRO = append(extraRO, pm)
-					} else {
-						extraRW = append(extraRW, pm)
+					switch f.Name {
+					case "ro":
+						extra.ro = append(extra.ro, pm)
+					case "rw":
+						extra.rw = append(extra.rw, pm)
+					default:
+						extra.overlay = append(extra.overlay, pm)
 					}
 					continue
 				}
@@ -91,14 +95,18 @@ func loadPolicy(o *runOpts, h *sandbox.Host) (*policies.Policy, []sandbox.PathMa
 	}
 	if len(flags) > 0 {
 		if pol, err = policies.Apply(pol, env, flags); err != nil {
-			return nil, nil, nil, err
+			return nil, extraPaths{}, err
 		}
 	}
-	return pol, extraRO, extraRW, ferr
+	return pol, extra, ferr
 }
 
+// extraPaths are --ro, --rw and --overlay SRC:DST with DST not SRC, which
+// have no policy-list form and are laid over the options directly.
+type extraPaths struct{ ro, rw, overlay []sandbox.PathMap }
+
 func buildOptions(o *runOpts, argv []string, h *sandbox.Host) (sandbox.Options, error) {
-	pol, extraRO, extraRW, err := loadPolicy(o, h)
+	pol, extra, err := loadPolicy(o, h)
 	if err != nil {
 		return sandbox.Options{}, err
 	}
@@ -106,8 +114,15 @@ func buildOptions(o *runOpts, argv []string, h *sandbox.Host) (sandbox.Options, 
 	if err != nil {
 		return opts, err
 	}
-	opts.RO = append(opts.RO, extraRO...)
-	opts.RW = append(opts.RW, extraRW...)
+	opts.RO = append(opts.RO, extra.ro...)
+	opts.RW = append(opts.RW, extra.rw...)
+	opts.Overlays = append(opts.Overlays, extra.overlay...)
+	if o.overlayKeep != "" {
+		opts.OverlayKeep = absPath(o.overlayKeep, h.Cwd)
+	}
+	if err := rootOptions(o, &opts, h); err != nil {
+		return opts, err
+	}
 	opts.PassFDs = o.passFDs
 	if dir, err := seccomp.DefaultCacheDir(); err == nil {
 		opts.SeccompCache = dir

@@ -238,7 +238,7 @@ func (c policyCmd) explain(args []string) int {
 	}
 	// loadPolicy is run again inside buildOptions; here it only supplies
 	// the extends chain, which the options do not carry.
-	pol, _, _, err := loadPolicy(o, h)
+	pol, _, err := loadPolicy(o, h)
 	if err != nil {
 		return fail(c.stderr, err)
 	}

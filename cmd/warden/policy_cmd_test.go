@@ -218,6 +218,8 @@ func TestExplainProgramGolden(t *testing.T) {
 		{"net", []string{"net", "--", "curl", "https://example.org"}},
 		{"flags", []string{"default", "--as-root", "--cap-add", "chown", "--rlimit", "nofile=64:128", "--seccomp-audit",
 			"--hostname", "b1", "--", "sh", "-c", "id"}},
+		{"overlay", []string{"default", "--overlay", "/srv/data:/data", "--", "make"}},
+		{"rootfs", []string{"default", "--rootfs", "/usr", "--ro", "/srv/data:/data", "--", "sh"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if _, err := os.Stat("/etc/warden/policies/" + tc.args[0] + ".toml"); err == nil {
