@@ -1,6 +1,7 @@
 package writeset
 
 import (
+	"crypto/sha256"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -122,7 +123,158 @@ func modeOf(t testing.TB, p string) os.FileMode {
 	t.Helper()
 	fi, err := os.Lstat(p)
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("snapshot: %v", err)
 	}
 	return fi.Mode()
+}
+
+// snapshot describes every entry below root, by relative path: type,
+// permission bits, mtime, and content digest, symlink target, user
+// xattrs (not the overlay's) or opaque mark. Whiteouts of both forms read
+// "whiteout". Unreadable entries are made readable for the moment.
+func snapshot(t testing.TB, root string) map[string]string {
+	t.Helper()
+	out := map[string]string{}
+	type item struct {
+		rel     string
+		parentX bool
+	}
+	stack := []item{{rel: "."}}
+	for len(stack) > 0 {
+		it := stack[len(stack)-1]
+		stack = stack[:len(stack)-1]
+		p := filepath.Join(root, it.rel)
+		var st unix.Stat_t
+		if err := unix.Lstat(p, &st); err != nil {
+			t.Fatalf("snapshot %s: %v", p, err)
+		}
+		desc := fmt.Sprintf("%s %04o mtime=%d", typeOf(&st), st.Mode&0o7777, st.Mtim.Nano())
+		switch {
+		case isWhiteoutDev(&st) || it.parentX && isReg(&st) && st.Size == 0 && hasXattr(p, xattrWhiteout):
+			out[it.rel] = "whiteout"
+			continue
+		case isReg(&st):
+			b := readAll(t, p, &st)
+			desc += fmt.Sprintf(" size=%d sum=%x", st.Size, sha(b))
+		case st.Mode&unix.S_IFMT == unix.S_IFLNK:
+			target, _ := os.Readlink(p)
+			desc += " -> " + target
+		case isDir(&st):
+			op := xattr(p, xattrOpaque)
+			if op != "" {
+				desc += " opaque=" + op
+			}
+			// Entries are stat'ed after this: the search bit must stay
+			// until the end.
+			if st.Mode&0o700 != 0o700 {
+				if err := os.Chmod(p, os.FileMode(st.Mode&0o777|0o700)); err != nil {
+					t.Fatalf("snapshot %s: %v", p, err)
+				}
+				defer os.Chmod(p, os.FileMode(st.Mode&0o777))
+				st.Mode |= 0o700
+			}
+			ents, err := os.ReadDir(p)
+			if err != nil {
+				t.Fatalf("snapshot %s: %v", p, err)
+			}
+			for _, e := range ents {
+				stack = append(stack, item{rel: filepath.Join(it.rel, e.Name()), parentX: op == "x"})
+			}
+		default:
+			desc = fmt.Sprintf("other %o %04o", st.Mode&unix.S_IFMT, st.Mode&0o7777)
+		}
+		if isReg(&st) || isDir(&st) {
+			desc += userXattrs(t, p, &st)
+		}
+		out[it.rel] = desc
+	}
+	return out
+}
+
+func fixPerm(t testing.TB, p string, st *unix.Stat_t, add uint32, f func()) {
+	t.Helper()
+	if st.Mode&add != add {
+		if err := os.Chmod(p, os.FileMode(st.Mode&0o777|add)); err != nil {
+			t.Fatalf("snapshot %s: %v", p, err)
+		}
+		defer os.Chmod(p, os.FileMode(st.Mode&0o777))
+	}
+	f()
+}
+
+func readAll(t testing.TB, p string, st *unix.Stat_t) []byte {
+	t.Helper()
+	if st.Size > 1<<20 {
+		return []byte(fmt.Sprintf("big %d", st.Size)) // sparse test files: size only
+	}
+	var b []byte
+	fixPerm(t, p, st, 0o400, func() {
+		var err error
+		if b, err = os.ReadFile(p); err != nil {
+			t.Fatalf("snapshot %s: %v", p, err)
+		}
+	})
+	return b
+}
+
+func sha(b []byte) []byte {
+	s := sha256.Sum256(b)
+	return s[:8]
+}
+
+func hasXattr(p, name string) bool {
+	_, err := unix.Lgetxattr(p, name, nil)
+	return err == nil
+}
+
+func xattr(p, name string) string {
+	b := make([]byte, 256)
+	n, err := unix.Lgetxattr(p, name, b)
+	if err != nil {
+		return ""
+	}
+	return string(b[:n])
+}
+
+// userXattrs lists user.* xattrs but the overlay's, " name=value" sorted.
+func userXattrs(t testing.TB, p string, st *unix.Stat_t) string {
+	var s string
+	fixPerm(t, p, st, 0o400, func() {
+		b := make([]byte, 4096)
+		n, err := unix.Llistxattr(p, b)
+		if err != nil {
+			return
+		}
+		var names []string
+		for _, name := range strings.Split(string(b[:n]), "\x00") {
+			if strings.HasPrefix(name, "user.") && !strings.HasPrefix(name, xattrOverlay) {
+				names = append(names, name)
+			}
+		}
+		slices.Sort(names)
+		for _, name := range names {
+			s += " " + name + "=" + xattr(p, name)
+		}
+	})
+	return s
+}
+
+// diffSnapshots reports the differences between two snapshots.
+func diffSnapshots(t *testing.T, what string, a, b map[string]string) {
+	t.Helper()
+	var keys []string
+	for k := range a {
+		keys = append(keys, k)
+	}
+	for k := range b {
+		if _, ok := a[k]; !ok {
+			keys = append(keys, k)
+		}
+	}
+	slices.Sort(keys)
+	for _, k := range keys {
+		if a[k] != b[k] {
+			t.Errorf("%s: %q:\n  %s\n  %s", what, k, a[k], b[k])
+		}
+	}
 }
