@@ -13,6 +13,7 @@ import (
 	"testing"
 
 	"github.com/warden-sandbox/warden/sandbox"
+	"github.com/warden-sandbox/warden/sandbox/image/imagetest"
 	"github.com/warden-sandbox/warden/sandbox/writeset"
 )
 
@@ -221,5 +222,54 @@ func TestRootFS(t *testing.T) {
 	}
 	if d := paths(ov.Deleted); d != "/etc/motd" {
 		t.Errorf("deleted %q", d)
+	}
+}
+
+// TestImageRun: an image of two layers (a whiteout in the second), as a
+// docker-save tarball and as an OCI layout, runs with its own root and
+// config; the second start does no unpacking; the store is not visible in
+// the jail, even with $HOME shown read-write.
+func TestImageRun(t *testing.T) {
+	for _, format := range []string{imagetest.Docker, imagetest.OCI} {
+		t.Run(format, func(t *testing.T) {
+			e := newEnv(t)
+			e.env = append(e.env, "XDG_DATA_HOME="+filepath.Join(e.home, ".local/share"))
+			ref := filepath.Join(t.TempDir(), "busybox")
+			if format == imagetest.Docker {
+				ref += ".tar"
+			}
+			if err := imagetest.Busybox(ref, format); err != nil {
+				t.Fatal(err)
+			}
+			script := "id -u; pwd; cat /etc/hostname; test -e " + imagetest.BusyboxGone + " && echo GONE-VISIBLE; ls /usr 2>&1 | head -1; echo $HOME"
+			r, rep := overlayReport(t, e, "--image", ref, "--", "sh", "-c", script+"; echo hi > /newfile")
+			if r.code != 0 {
+				t.Fatalf("run: %d\n%s%s", r.code, r.stdout, r.stderr)
+			}
+			lines := strings.Split(strings.TrimSpace(r.stdout), "\n")
+			if len(lines) != 5 || lines[0] != "0" || lines[1] != "/" || strings.Contains(r.stdout, "GONE-VISIBLE") ||
+				!strings.Contains(lines[3], "No such file") || lines[4] != "/root" {
+				t.Errorf("in the image: %q", r.stdout)
+			}
+			if len(rep.Overlays) != 1 || paths(rep.Overlays[0].Created) != "/newfile" || !strings.HasPrefix(rep.Overlays[0].Source, "image busybox:latest sha256:") {
+				t.Errorf("report overlays: %+v", rep.Overlays)
+			}
+			// By name, from the store: the image's own command (sh) reads
+			// stdin.
+			r = e.run(t, []byte("echo from-stdin\n"), "run", "--image", "busybox:latest")
+			if r.code != 0 || r.stdout != "from-stdin\n" {
+				t.Errorf("image's default command: %d %q\n%s", r.code, r.stdout, r.stderr)
+			}
+			// The store, under a $HOME shown read-write, is hidden.
+			store := filepath.Join(e.home, ".local/share/warden")
+			r = e.run(t, nil, "run", "--rw", e.home, "--", "sh", "-c", "ls -A "+store+" | wc -l; touch "+store+"/x")
+			if r.code == 0 || !strings.HasPrefix(r.stdout, "0\n") {
+				t.Errorf("image store in a jail with $HOME read-write: %d %q\n%s", r.code, r.stdout, r.stderr)
+			}
+			r = e.run(t, nil, "image", "ls")
+			if r.code != 0 || !strings.Contains(r.stdout, "busybox:latest") {
+				t.Errorf("image ls: %d\n%s%s", r.code, r.stdout, r.stderr)
+			}
+		})
 	}
 }
