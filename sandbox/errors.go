@@ -92,6 +92,16 @@ type Hinter interface {
 	Hints() []string
 }
 
+// HintError is a refusal that knows its fix: the message, then the hint
+// lines.
+type HintError struct {
+	Msg  string
+	Hint []string
+}
+
+func (e *HintError) Error() string   { return e.Msg }
+func (e *HintError) Hints() []string { return e.Hint }
+
 // Diagnose maps an error to hint lines for the user: the cause when it is
 // the host's, and the fix. Hints travel with the errors that know them
 // (Hinter); the rest are recognised here.

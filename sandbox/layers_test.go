@@ -100,3 +100,35 @@ func TestOverlayKeep(t *testing.T) {
 		t.Errorf("--overlay onto /: %v", err)
 	}
 }
+
+func TestKernelAtLeast(t *testing.T) {
+	for _, tc := range []struct {
+		rel  string
+		want bool
+	}{{"6.18.44-amd64", true}, {"6.13.0", true}, {"6.12.9-1-lts", false}, {"5.15.0-91-generic", false}, {"7.0", true}, {"garbage", true}} {
+		if got := kernelAtLeast(tc.rel, [2]int{6, 13}); got != tc.want {
+			t.Errorf("kernelAtLeast(%q) = %v", tc.rel, got)
+		}
+	}
+}
+
+// TestCheckOverlays: an old kernel and a lower with mounts below it are
+// refused before anything is made, naming the cause and the mounts.
+func TestCheckOverlays(t *testing.T) {
+	p := &Plan{Overlays: []OverlayPlan{{Source: "--overlay /srv", Lowers: []string{"/srv"}}}}
+	none := func(string) ([]string, error) { return nil, nil }
+	if err := checkOverlays(p, "6.18.1", none); err != nil {
+		t.Errorf("plain overlay: %v", err)
+	}
+	if err := checkOverlays(p, "6.6.1", none); err == nil || !strings.Contains(err.Error(), "need Linux 6.13") {
+		t.Errorf("old kernel: %v", err)
+	}
+	some := func(string) ([]string, error) { return []string{"/srv/a", "/srv/b", "/srv/c", "/srv/d"}, nil }
+	err := checkOverlays(p, "6.18.1", some)
+	if err == nil || !strings.Contains(err.Error(), "/srv/a, /srv/b, /srv/c and 1 more") || len(Diagnose(err)) != 1 {
+		t.Errorf("mounts below: %v %v", err, Diagnose(err))
+	}
+	if err := checkOverlays(&Plan{}, "4.0", some); err != nil {
+		t.Errorf("no overlay: %v", err)
+	}
+}

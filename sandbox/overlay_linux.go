@@ -3,8 +3,10 @@ package sandbox
 import (
 	"fmt"
 	"os"
+	"strconv"
 	"strings"
 
+	"github.com/moby/sys/mountinfo"
 	"golang.org/x/sys/unix"
 
 	"github.com/warden-sandbox/warden/sandbox/writeset"
@@ -21,10 +23,13 @@ type OverlayResult struct {
 	Err error
 }
 
-// checkKeepDirs refuses, before anything is created, an --overlay-keep
-// directory that already holds files: the run's changes would be mixed
-// with them.
-func checkKeepDirs(p *Plan) error {
+// preflightLayers refuses, before anything is created, overlays the host
+// cannot mount (checkOverlays) and an --overlay-keep directory that
+// already holds files: the run's changes would be mixed with them.
+func preflightLayers(p *Plan) error {
+	if err := checkOverlays(p, kernelRelease(), mountsBelow); err != nil {
+		return err
+	}
 	for _, ov := range p.Overlays {
 		if ov.Keep == "" {
 			continue
@@ -38,6 +43,81 @@ func checkKeepDirs(p *Plan) error {
 		}
 	}
 	return nil
+}
+
+// overlayMinKernel is the first Linux that takes overlayfs layers by fd
+// (FSCONFIG_SET_FD for lowerdir+, upperdir and workdir), which the jail
+// program uses.
+var overlayMinKernel = [2]int{6, 13}
+
+// checkOverlays refuses, before anything is created, overlays this host
+// cannot mount, naming the cause: a kernel too old, or a lower directory
+// with mounts below it (a user namespace cannot clone those, "locked",
+// into the overlay).
+func checkOverlays(p *Plan, release string, mounts func(prefix string) ([]string, error)) error {
+	if len(p.Overlays) == 0 {
+		return nil
+	}
+	if !kernelAtLeast(release, overlayMinKernel) {
+		return &HintError{Msg: fmt.Sprintf("%s: overlays need Linux %d.%d or later, and this is %s", p.Overlays[0].Source, overlayMinKernel[0], overlayMinKernel[1], release),
+			Hint: []string{"warden passes overlayfs its layers by file descriptor; use --ro/--rw instead of --overlay on this kernel"}}
+	}
+	for _, ov := range p.Overlays {
+		for _, l := range ov.Lowers {
+			below, err := mounts(l)
+			if err != nil || len(below) == 0 {
+				continue // the mount itself fails with the kernel's reason then
+			}
+			more := ""
+			if len(below) > 3 {
+				more = fmt.Sprintf(" and %d more", len(below)-3)
+				below = below[:3]
+			}
+			return &HintError{Msg: fmt.Sprintf("%s: %s has mounts below it (%s%s), which overlayfs in a user namespace cannot take", ov.Source, l, strings.Join(below, ", "), more),
+				Hint: []string{"overlay a directory without mounts below it, or show this one with --ro or --rw"}}
+		}
+	}
+	return nil
+}
+
+// mountsBelow lists the mount points strictly below dir.
+func mountsBelow(dir string) ([]string, error) {
+	ms, err := mountinfo.GetMounts(mountinfo.PrefixFilter(dir))
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	seen := map[string]bool{}
+	for _, m := range ms {
+		if !seen[m.Mountpoint] && strings.HasPrefix(m.Mountpoint, strings.TrimSuffix(dir, "/")+"/") {
+			seen[m.Mountpoint] = true
+			out = append(out, m.Mountpoint)
+		}
+	}
+	return out, nil
+}
+
+func kernelRelease() string {
+	var u unix.Utsname
+	if unix.Uname(&u) != nil {
+		return ""
+	}
+	return unix.ByteSliceToString(u.Release[:])
+}
+
+// kernelAtLeast says whether a release ("6.18.44-amd64") is min or later;
+// one it cannot read counts as new enough (the mount says the rest).
+func kernelAtLeast(release string, min [2]int) bool {
+	f := strings.FieldsFunc(release, func(r rune) bool { return r == '.' || r == '-' })
+	if len(f) < 2 {
+		return true
+	}
+	major, err1 := strconv.Atoi(f[0])
+	minor, err2 := strconv.Atoi(f[1])
+	if err1 != nil || err2 != nil {
+		return true
+	}
+	return major > min[0] || major == min[0] && minor >= min[1]
 }
 
 // keepUpper takes the fd of overlay i's upper-layer tmpfs from init's

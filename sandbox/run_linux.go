@@ -153,7 +153,7 @@ func Run(p *Plan, logw io.Writer) (res *Result, err error) {
 	l := &launch{p: p, logw: logw, start: time.Now(), payloadFD: -1}
 	l.phase = l.tracer()
 	l.phase("run")
-	if err := checkKeepDirs(p); err != nil {
+	if err := preflightLayers(p); err != nil {
 		return nil, err
 	}
 	for _, d := range p.CacheDirs {

@@ -273,3 +273,25 @@ func TestImageRun(t *testing.T) {
 		})
 	}
 }
+
+// TestOverlayRefusals: what overlayfs cannot take is refused before the
+// jail exists, with the cause: a directory with mounts below it; --rootfs
+// of a file; --rootfs with --image.
+func TestOverlayRefusals(t *testing.T) {
+	e := newEnv(t)
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--overlay", "/dev:/x"}, "/dev has mounts below it (/dev/"},
+		{[]string{"--rootfs", "/etc/passwd"}, "--rootfs /etc/passwd: not a directory"},
+		{[]string{"--rootfs", "/usr", "--image", "x"}, "give one"},
+		{[]string{"--overlay-keep", "/tmp/k"}, "exactly one overlay"},
+		{[]string{"--image", filepath.Join(e.cwd, "nothing-here")}, "nothing-here"},
+	} {
+		r := e.run(t, nil, append(append([]string{"run"}, tc.args...), "--", "true")...)
+		if r.code != 125 || !strings.Contains(r.stderr, tc.want) || strings.Count(r.stderr, "warden: error:") != 1 {
+			t.Errorf("%v: %d, want 125 and %q:\n%s", tc.args, r.code, tc.want, r.stderr)
+		}
+	}
+}
