@@ -107,7 +107,13 @@ var syntheticWant = []string{
 
 func TestDiffSynthetic(t *testing.T) {
 	L, U := syntheticLayers(t)
-	s, err := Diff(openDir(t, U), []string{L})
+	// The upper fd may come as an O_PATH one (SCM_RIGHTS from the jail).
+	upper, err := unix.Open(U, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(upper)
+	s, err := Diff(upper, []string{L})
 	if err != nil {
 		t.Fatal(err)
 	}
