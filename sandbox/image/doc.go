@@ -24,8 +24,10 @@
 // image's owners are kept in the user.rootlesscontainers xattr and every
 // file belongs to the caller, who is root inside the jail's user namespace.
 // Device nodes are skipped: they cannot be created without privilege and
-// the jail gets its own /dev. Mount the layers with userxattr, and nosuid
-// (the image's setuid bits are kept).
+// the jail gets its own /dev. security.* and trusted.* xattrs are dropped
+// (file capabilities among them), so a layer is the same whether root or a
+// user imported it. Mount the layers with userxattr, and nosuid (the
+// image's setuid bits are kept).
 //
 // What it must never do:
 //   - write outside Root(): an entry with an absolute path or a ".."

@@ -97,6 +97,16 @@ func checkTwoLayers(t *testing.T, s *image.Store, img *image.Image) {
 	if n, err := unix.Lgetxattr(owned, "user.rootlesscontainers", buf); err != nil || n == 0 {
 		t.Errorf("etc/owned (uid 1000 in the image) has no user.rootlesscontainers xattr: %v", err)
 	}
+	// security.* and trusted.* are dropped, whoever imports; user.* kept.
+	xf := filepath.Join(base, "etc/xattrs")
+	if n, err := unix.Lgetxattr(xf, "user.keep", buf); err != nil || string(buf[:n]) != "kept" {
+		t.Errorf("etc/xattrs: user.keep = %q, %v; want kept", buf[:n], err)
+	}
+	for _, x := range []string{"security.capability", "trusted.overlay.opaque"} {
+		if _, err := unix.Lgetxattr(xf, x, buf); err == nil {
+			t.Errorf("etc/xattrs has %s; want it dropped", x)
+		}
+	}
 	if img.Size <= 0 {
 		t.Errorf("Size = %d; want the bytes its layers take", img.Size)
 	}

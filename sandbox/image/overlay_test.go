@@ -37,7 +37,7 @@ func TestLayersMountAsOverlay(t *testing.T) {
 				t.Fatalf("mount the layers as overlay: %v\n%s", err, out)
 			}
 			got := string(out)
-			want := "keep=2\nabs\nkeep\nowned\n--\nnew\n--\n"
+			want := "keep=2\nabs\nkeep\nowned\nxattrs\n--\nnew\n--\n"
 			if !strings.HasPrefix(got, want) {
 				t.Errorf("merged tree:\n%s\nwant it to start with:\n%s", got, want)
 			}

@@ -3,6 +3,7 @@ package image_test
 import (
 	"archive/tar"
 	"bytes"
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
@@ -121,7 +122,7 @@ func TestCorruptBlobsAreRefused(t *testing.T) {
 		want         string
 	}{
 		{"oci layer blob", imagetest.OCI, func(t *testing.T, ref string) {
-			flipLastByte(t, largestBlob(t, ref))
+			flipLastByte(t, layerBlob(t, ref, 1)) // layer 0 is in the store already
 		}, "does not match its digest"},
 		{"oci config blob", imagetest.OCI, func(t *testing.T, ref string) {
 			f := smallestJSONBlob(t, ref)
@@ -169,14 +170,24 @@ func blobs(t *testing.T, layout string) []os.FileInfo {
 	return out
 }
 
-func largestBlob(t *testing.T, layout string) string {
-	var best os.FileInfo
-	for _, fi := range blobs(t, layout) {
-		if best == nil || fi.Size() > best.Size() {
-			best = fi
-		}
+// layerBlob is the blob of the layout's layer i.
+func layerBlob(t *testing.T, layout string, i int) string {
+	var idx struct {
+		Manifests []struct{ Digest string } `json:"manifests"`
 	}
-	return filepath.Join(layout, "blobs", "sha256", best.Name())
+	var m struct {
+		Layers []struct{ Digest string } `json:"layers"`
+	}
+	blob := func(d string) string {
+		return filepath.Join(layout, "blobs", "sha256", strings.TrimPrefix(d, "sha256:"))
+	}
+	if err := json.Unmarshal([]byte(readFile(t, filepath.Join(layout, "index.json"))), &idx); err != nil || len(idx.Manifests) != 1 {
+		t.Fatalf("index.json: %v", err)
+	}
+	if err := json.Unmarshal([]byte(readFile(t, blob(idx.Manifests[0].Digest))), &m); err != nil || len(m.Layers) <= i {
+		t.Fatalf("manifest: %v", err)
+	}
+	return blob(m.Layers[i].Digest)
 }
 
 // smallestJSONBlob is the config: the blob that mentions "rootfs".

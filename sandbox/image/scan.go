@@ -29,6 +29,7 @@ func (s *scanner) check(h *tar.Header) (skip bool, why string) {
 	if why != "" {
 		return false, why
 	}
+	dropPrivilegedXattrs(h)
 	switch h.Typeflag {
 	case tar.TypeChar, tar.TypeBlock:
 		// mknod of a device needs CAP_MKNOD in the initial user namespace,
@@ -83,4 +84,24 @@ func (s *scanner) checkPath(p, what string) (string, string) {
 		}
 	}
 	return clean, ""
+}
+
+// dropPrivilegedXattrs removes the security.* and trusted.* xattrs of an
+// entry, so that a layer is the same whoever imports it: only root can set
+// them (security.capability gives a file capabilities; trusted.overlay.*
+// would steer an overlay mounted without userxattr), and umoci, in
+// rootless mode, sets them when it can and skips them when it cannot.
+func dropPrivilegedXattrs(h *tar.Header) {
+	for _, ns := range []string{"security.", "trusted."} {
+		for k := range h.Xattrs { //nolint:staticcheck // umoci reads Xattrs
+			if strings.HasPrefix(k, ns) {
+				delete(h.Xattrs, k) //nolint:staticcheck
+			}
+		}
+		for k := range h.PAXRecords {
+			if strings.HasPrefix(k, "SCHILY.xattr."+ns) {
+				delete(h.PAXRecords, k)
+			}
+		}
+	}
 }

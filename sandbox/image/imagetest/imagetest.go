@@ -51,6 +51,7 @@ type Entry struct {
 	UID, GID int
 	Major    int64 // of a device
 	Minor    int64
+	Xattrs   map[string]string // extended attributes, as PAX SCHILY.xattr records
 }
 
 // Layer is a layer's entries, in tar order.
@@ -93,6 +94,12 @@ func (l Layer) Tar() ([]byte, error) {
 	for _, e := range l {
 		h := &tar.Header{Name: e.Path, Typeflag: e.Type, Linkname: e.Target, Mode: e.Mode, Uid: e.UID, Gid: e.GID,
 			Devmajor: e.Major, Devminor: e.Minor, ModTime: ModTime, Format: tar.FormatPAX}
+		for k, v := range e.Xattrs {
+			if h.PAXRecords == nil {
+				h.PAXRecords = map[string]string{}
+			}
+			h.PAXRecords["SCHILY.xattr."+k] = v
+		}
 		switch e.Type {
 		case 0, tar.TypeReg:
 			h.Typeflag, h.Size = tar.TypeReg, int64(len(e.Content))
