@@ -1,6 +1,7 @@
 package sandbox
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"strconv"
@@ -166,10 +167,15 @@ func (l *launch) overlayResults(res *Result) {
 		r.Set, r.Err = writeset.Diff(upper, ov.Lowers)
 		r.Set = withoutMade(r.Set, ov.Made)
 		if ov.Keep != "" {
-			if err := writeset.Keep(upper, ov.Keep); err != nil {
-				r.Err = joinErr(r.Err, fmt.Errorf("--overlay-keep %s: %w", ov.Keep, err))
-			} else {
+			err := writeset.Keep(upper, ov.Keep)
+			var partial *writeset.IncompleteError
+			if err == nil || errors.As(err, &partial) {
+				// Incomplete: the copy is done but for what it names
+				// (device nodes, xattrs that could not be set).
 				r.Kept = ov.Keep
+			}
+			if err != nil {
+				r.Err = joinErr(r.Err, fmt.Errorf("--overlay-keep %s: %w", ov.Keep, err))
 			}
 		}
 		unix.Close(upper)

@@ -307,6 +307,16 @@ func TestBusyboxImage(t *testing.T) {
 			if err != nil || !unpacked {
 				t.Fatalf("Resolve: unpacked %v, %v", unpacked, err)
 			}
+			t0 = time.Now()
+			if _, unpacked, err := s.Resolve(ref); err != nil || unpacked {
+				t.Fatalf("warm Resolve of the path: unpacked %v, %v", unpacked, err)
+			}
+			t.Logf("warm Resolve of the %s busybox path: %v", format, time.Since(t0))
+			t0 = time.Now()
+			if _, _, err := s.Resolve("busybox"); err != nil {
+				t.Fatalf("Resolve(busybox): %v", err)
+			}
+			t.Logf("Resolve of the name busybox: %v", time.Since(t0))
 			if img.Name != "busybox:latest" || len(img.Layers) != 2 {
 				t.Fatalf("got %q with %d layers; want busybox:latest with 2", img.Name, len(img.Layers))
 			}
