@@ -46,8 +46,8 @@ const fixNotImage = `give a directory written by "podman save --format oci-dir" 
 func openSource(ref string) (*source, error) {
 	fi, err := os.Stat(ref)
 	if err != nil {
-		return nil, errorf(ref, NotFound, "no such file or directory, and no image of this name in the store",
-			"`warden image ls` lists the images; give the path of an OCI layout or a docker-save tarball", nil)
+		return nil, errorf(ref, NotFound, "no such file or directory",
+			"give the path of an OCI image layout or a docker-save tarball (`warden image ls` lists the imported images)", nil)
 	}
 	if fi.IsDir() {
 		if _, err := os.Stat(filepath.Join(ref, "index.json")); err != nil {
