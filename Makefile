@@ -9,10 +9,15 @@ LDFLAGS := -s -w -linkmode external -extldflags -static -X github.com/warden-san
 
 all: build
 
-build: bin/warden
+build: bin/warden bin/warden-oci
 
 bin/warden: FORCE
 	CGO_ENABLED=1 $(GO) build $(GOFLAGS_BUILD) -ldflags '$(LDFLAGS)' -o bin/warden ./cmd/warden
+
+# The OCI runtime's name for engines (podman --runtime, containerd's
+# BinaryName): the same binary.
+bin/warden-oci: bin/warden
+	ln -sf warden bin/warden-oci
 
 FORCE:
 
@@ -32,6 +37,7 @@ vet:
 # lets warden use them; `warden check` says whether it is needed.
 install: build
 	install -D -m 0755 bin/warden $(DESTDIR)$(PREFIX)/bin/warden
+	ln -sf warden $(DESTDIR)$(PREFIX)/bin/warden-oci
 	@if [ "$$(id -u)" = 0 ] && [ -z "$(DESTDIR)" ] && [ "$$(cat /proc/sys/kernel/apparmor_restrict_unprivileged_userns 2>/dev/null)" = 1 ]; then \
 		bin/warden check --apparmor-profile $(PREFIX)/bin/warden > /etc/apparmor.d/warden && \
 		apparmor_parser -r /etc/apparmor.d/warden && echo "installed /etc/apparmor.d/warden"; \

@@ -41,6 +41,20 @@ func resolveCaps(names []string) ([]int, error) {
 	return out, nil
 }
 
+// CapabilityNames lists the capabilities warden knows, without "CAP_",
+// by number.
+func CapabilityNames() []string {
+	out := make([]string, 0, len(capNames))
+	for c := 0; c < 64; c++ {
+		for n, v := range capNames {
+			if v == c {
+				out = append(out, n)
+			}
+		}
+	}
+	return out
+}
+
 // capName names capability c ("CAP_CHOWN"), or its number.
 func capName(c int) string {
 	for n, v := range capNames {

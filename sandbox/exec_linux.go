@@ -120,7 +120,7 @@ func Exec(s ExecSpec, logw io.Writer) (*Result, error) {
 func execProgram(p *Plan, syncFD int, nsfds []int) (*jailprog.Program, error) {
 	b := jailprog.NewBuilder()
 	goBuf := b.NewBuf(16)
-	b.Prologue(syncFD, nsfds, goBuf)
+	b.Prologue(syncFD, nsfds, goBuf, true)
 	for i, ns := range jailNamespaces {
 		b.Context("exec", "", "join the jail's "+ns.file+" namespace (setns)")
 		b.Call(unix.SYS_SETNS, "setns", jailprog.Int(3+i), jailprog.I(uintptr(ns.flag), "CLONE_NEW"+strings.ToUpper(ns.file)))

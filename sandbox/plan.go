@@ -92,6 +92,13 @@ type Options struct {
 	SeccompCache string
 }
 
+// NSJoin is a namespace joined by path.
+type NSJoin struct {
+	Path string
+	Flag uintptr // CLONE_NEWNET, ...
+	Type string  // "network", ...
+}
+
 // Plan decides everything about one run. It is compiled into the jail's
 // programs (Programs), which the jail's init runs: init reads nothing else.
 type Plan struct {
@@ -145,6 +152,17 @@ type Plan struct {
 	// Started, when set, is called once the payload runs (warden run -d
 	// records the jail's state there).
 	Started func(StartInfo) `json:"-"`
+	// JoinNS are namespaces init joins by path (an OCI engine's network
+	// namespace) before anything else; SetIDs makes the payload set its
+	// uid and gid to Maps.InsideUID/GID (an OCI process.user the map alone
+	// does not give).
+	JoinNS []NSJoin `json:"-"`
+	SetIDs bool     `json:"-"`
+	// Gate, when set, is the state directory of an OCI container: init
+	// builds the jail, says "ready" and waits there, at GateFifo, for
+	// `warden oci start`; it outlives warden and exits with the
+	// payload's status (Create).
+	Gate string `json:"-"`
 	// ExecSocket, when set, is where the jail's namespaces are served to
 	// `warden exec` while it runs (see nsServer).
 	ExecSocket string `json:"-"`

@@ -38,7 +38,16 @@ func Programs(p *Plan, syncFD int) (init, payload *jailprog.Program, err error) 
 func initProgram(p *Plan, syncFD int) (*jailprog.Program, error) {
 	b := jailprog.NewBuilder()
 	goBuf := b.NewBuf(goBufSize)
-	goLen := b.Prologue(syncFD, p.PassFDs, goBuf)
+	goLen := b.Prologue(syncFD, p.PassFDs, goBuf, p.Gate == "")
+	for _, ns := range p.JoinNS {
+		// Before anything else: the namespace an OCI engine made for the
+		// container (its network).
+		b.Context("setns", ns.Path, ns.Type+" namespace")
+		r := b.Reg()
+		b.Call(unix.SYS_OPENAT, "openat", jailprog.I(atFDCWD, "AT_FDCWD"), b.Str(ns.Path), jailprog.I(unix.O_RDONLY|unix.O_CLOEXEC, "O_RDONLY|O_CLOEXEC"), jailprog.Int(0)).Out = r
+		b.Call(unix.SYS_SETNS, "setns", jailprog.R(r), jailprog.I(ns.Flag, nsFlagNames[ns.Flag]))
+		b.Close(r)
+	}
 	// "warden-init" in ps instead of "warden".
 	b.Context("init", "", "name")
 	b.Call(unix.SYS_PRCTL, "prctl", jailprog.I(unix.PR_SET_NAME, "PR_SET_NAME"), b.Str("warden-init"))
@@ -60,6 +69,15 @@ func initProgram(p *Plan, syncFD int) (*jailprog.Program, error) {
 		b.Call(unix.SYS_IOCTL, "ioctl", jailprog.R(s), jailprog.I(unix.SIOCSIFFLAGS, "SIOCSIFFLAGS"),
 			b.Bytes(ifr, `{"lo", IFF_UP|IFF_LOOPBACK|IFF_RUNNING}`))
 		b.Close(s)
+	}
+	gate := -1
+	if p.Gate != "" {
+		// The state directory that holds the start gate, opened while the
+		// host's paths are still there.
+		b.Context("gate", p.Gate, "open the state directory")
+		gate = b.Reg()
+		b.Call(unix.SYS_OPENAT, "openat", jailprog.I(atFDCWD, "AT_FDCWD"), b.Str(p.Gate),
+			jailprog.I(unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, "O_PATH|O_DIRECTORY|O_CLOEXEC"), jailprog.Int(0)).Out = gate
 	}
 	b.Mounts(p.Mounts, p.Scratch, jailprog.Dynamic{Source: resolvSource, Buf: goBuf, Len: goLen})
 	b.Context("chdir", p.Cwd, "chdir")
@@ -83,8 +101,29 @@ func initProgram(p *Plan, syncFD int) (*jailprog.Program, error) {
 	// /proc/PID/ns/net before "go", which non-dumpable would refuse.
 	b.Context("prctl", "", "PR_SET_DUMPABLE")
 	b.Call(unix.SYS_PRCTL, "prctl", jailprog.I(unix.PR_SET_DUMPABLE, "PR_SET_DUMPABLE"), jailprog.Int(0))
+	if gate >= 0 {
+		// An OCI container after create: built, and waiting for start.
+		// The open for writing blocks until `warden oci start` opens
+		// the fifo for reading (runc's exec.fifo).
+		b.Context("gate", p.Gate, "wait for start")
+		b.Tell(jailprog.NotifyReady, "ready")
+		w := b.Reg()
+		b.Call(unix.SYS_OPENAT, "openat", jailprog.R(gate), b.Str(GateFifo), jailprog.I(unix.O_WRONLY|unix.O_CLOEXEC, "O_WRONLY|O_CLOEXEC"), jailprog.Int(0)).Out = w
+		b.Call(unix.SYS_WRITE, "write", jailprog.R(w), b.Bytes([]byte("0"), `"0"`), jailprog.Int(1))
+		b.Close(w)
+		b.Close(gate)
+	}
 	return b.Program()
 }
+
+var nsFlagNames = map[uintptr]string{unix.CLONE_NEWNET: "CLONE_NEWNET", unix.CLONE_NEWIPC: "CLONE_NEWIPC", unix.CLONE_NEWUTS: "CLONE_NEWUTS"}
+
+// GateFifo is the start gate of a created OCI container, in its state
+// directory (Plan.Gate).
+const GateFifo = "exec.fifo"
+
+// atFDCWD is AT_FDCWD as a system call argument.
+var atFDCWD = func() uintptr { v := int64(unix.AT_FDCWD); return uintptr(v) }()
 
 func payloadProgram(p *Plan) (*jailprog.Program, error) {
 	b := jailprog.NewBuilder()
@@ -123,6 +162,14 @@ func payloadProgram(p *Plan) (*jailprog.Program, error) {
 		binary.NativeEndian.PutUint64(buf[8:], r.Hard)
 		b.Call(unix.SYS_PRLIMIT64, "prlimit64", jailprog.Int(0), jailprog.I(uintptr(r.Resource), "RLIMIT_"+strings.ToUpper(r.Name)),
 			b.Bytes(buf, fmt.Sprintf("{%s, %s}", rlimitValue(r.Soft), rlimitValue(r.Hard))), jailprog.Null)
+	}
+	if p.SetIDs {
+		// An OCI process.user other than the one the ID map makes of
+		// the caller: set while the payload still has CAP_SETUID and
+		// CAP_SETGID in its user namespace.
+		b.Context("identity", "", fmt.Sprintf("uid %d gid %d", p.Maps.InsideUID, p.Maps.InsideGID))
+		b.Call(unix.SYS_SETRESGID, "setresgid", jailprog.Int(p.Maps.InsideGID), jailprog.Int(p.Maps.InsideGID), jailprog.Int(p.Maps.InsideGID))
+		b.Call(unix.SYS_SETRESUID, "setresuid", jailprog.Int(p.Maps.InsideUID), jailprog.Int(p.Maps.InsideUID), jailprog.Int(p.Maps.InsideUID))
 	}
 	dropCapabilities(b, p.Caps)
 	// no_new_privs: setuid/setgid bits and file capabilities grant nothing

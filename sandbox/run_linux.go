@@ -389,7 +389,7 @@ func (l *launch) startInit() error {
 	child := jailprog.New(jailprog.Spec{Init: initProg, Payload: payloadProg, Cloneflags: p.Cloneflags,
 		// CLONE_INTO_CGROUP: init is born in the leaf, so not one
 		// instruction of the jail runs outside its limits.
-		CgroupFD: cgfd, SyncFD: 3 + len(p.PassFDs), PassFDs: len(p.PassFDs)})
+		CgroupFD: cgfd, SyncFD: 3 + len(p.PassFDs), PassFDs: len(p.PassFDs), ExitStatus: p.Gate != ""})
 	l.phase("programs compiled")
 	if err := l.startChild(child); err != nil {
 		return fmt.Errorf("create user namespace: %w", err)
@@ -460,7 +460,10 @@ func (l *launch) kill() {
 func (l *launch) configure() error {
 	p := l.p
 	var err error
-	if p.Maps.Ranges {
+	if p.Cloneflags&unix.CLONE_NEWUSER == 0 {
+		// No user namespace of its own (an OCI container created by an
+		// engine that made one already): no maps to write.
+	} else if p.Maps.Ranges {
 		var h userns.Helpers
 		if h, err = userns.FindHelpers(); err == nil {
 			err = h.Install(l.pid, p.Maps)

@@ -45,6 +45,7 @@ Usage:
   warden policy list|show|explain|check built-in and user policies; explain = the resolved plan
   warden seccomp show|export PROFILE    seccomp profiles: the rule list, or BPF/PFC for other tools
   warden image import|ls|rm             OCI layouts and docker-save tarballs for run --image
+  warden oci create|start|state|kill|delete|...   a runc-compatible OCI runtime (also as warden-oci; docs/oci.md)
   warden version                        print the version
   warden help [run|image]               this text, the flags of run, or the image commands
 
@@ -80,6 +81,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return cmdPolicy(args[1:], stdout, stderr)
 	case "seccomp":
 		return cmdSeccomp(args[1:], stdout, stderr)
+	case "oci":
+		return cmdOCI(args[1:], stdout, stderr)
 	case "image":
 		return cmdImage(args[1:], stdout, stderr)
 	case "ls":

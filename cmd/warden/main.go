@@ -10,6 +10,7 @@ package main
 
 import (
 	"os"
+	"path/filepath"
 
 	"github.com/warden-sandbox/warden/sandbox"
 )
@@ -17,6 +18,11 @@ import (
 func main() {
 	if len(os.Args) > 1 && os.Args[1] == "__probe" {
 		os.Exit(sandbox.ProbeMain())
+	}
+	// Engines call an OCI runtime by its own name (podman --runtime,
+	// containerd's BinaryName): warden-oci is warden oci.
+	if filepath.Base(os.Args[0]) == "warden-oci" {
+		os.Exit(cmdOCI(os.Args[1:], os.Stdout, os.Stderr))
 	}
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }

@@ -154,6 +154,12 @@ func (b *Builder) Notify(r int, tag int, show string) {
 	b.add(&Step{Nr: OpNotify, Name: "sendmsg", Args: []Arg{R(r), I(uintptr(tag), show)}, Out: -1})
 }
 
+// Tell sends the parent a "notify" message tagged tag without an fd
+// (NotifyReady), printed as show.
+func (b *Builder) Tell(tag int, show string) {
+	b.add(&Step{Nr: OpNotify, Name: "sendmsg", Args: []Arg{I(^uintptr(0), "-"), I(uintptr(tag), show)}, Out: -1})
+}
+
 // Exec appends the execve(2) search over cands (see OpExec).
 func (b *Builder) Exec(cands, argv, env []string) {
 	b.add(&Step{Nr: OpExec, Name: "execve", Out: -1, Args: []Arg{
@@ -218,15 +224,18 @@ func BufArg(i int, show string) Arg { return Arg{Kind: Buf, V: uintptr(i), Show:
 var Null = Arg{Kind: Imm, V: 0, Show: "NULL"}
 
 // Prologue appends what every init program starts with, before it touches
-// anything: die with the parent's thread; reset every signal disposition the
+// anything: die with the parent's thread (unless dieWithParent is false: an
+// OCI container outlives `warden oci create`); reset every signal disposition the
 // Go runtime had installed and unblock all signals (init must catch
 // nothing); keep only the fds the jail needs, the caller's --pass-fd fds at
 // 3, 4, ... and the sync socket after them, closing every other fd of
 // warden's; then wait for the parent's "go" (its bytes land in buffer
 // goBuf). It returns the register with the length of "go".
-func (b *Builder) Prologue(syncFD int, passFDs []int, goBuf int) (goLen int) {
-	b.Context("init", "", "die with warden")
-	b.Call(unix.SYS_PRCTL, "prctl", I(unix.PR_SET_PDEATHSIG, "PR_SET_PDEATHSIG"), I(uintptr(unix.SIGKILL), "SIGKILL"))
+func (b *Builder) Prologue(syncFD int, passFDs []int, goBuf int, dieWithParent bool) (goLen int) {
+	if dieWithParent {
+		b.Context("init", "", "die with warden")
+		b.Call(unix.SYS_PRCTL, "prctl", I(unix.PR_SET_PDEATHSIG, "PR_SET_PDEATHSIG"), I(uintptr(unix.SIGKILL), "SIGKILL"))
+	}
 	b.Context("init", "", "reset signals")
 	b.add(&Step{Nr: OpSigDefault, Name: "rt_sigaction", Out: -1})
 	b.Call(unix.SYS_RT_SIGPROCMASK, "rt_sigprocmask", I(unix.SIG_SETMASK, "SIG_SETMASK"), b.Bytes(make([]byte, 8), "{}"), Null, Int(8))

@@ -39,6 +39,10 @@ type Spec struct {
 	// Exec says the child is not the jail's init but joins a running jail
 	// (warden exec): it reaps only its payload and kills nothing else.
 	Exec bool
+	// ExitStatus makes init exit with the payload's status (its exit
+	// code, or 128+N for a signal), as an OCI container's first process
+	// does for whoever waits for it; otherwise init exits 0 after "exit".
+	ExitStatus bool
 }
 
 // Child is a jail's init, started by Start.
@@ -266,6 +270,12 @@ func (c *Child) main() {
 	}
 	c.msg.Status = status
 	c.send(MsgExit, 0, 0, 0, -1)
+	if c.spec.ExitStatus {
+		if status&0x7f == 0 {
+			exit(int(status>>8) & 0xff)
+		}
+		exit(128 + int(status&0x7f))
+	}
 	exit(0)
 }
 

@@ -154,7 +154,11 @@ func (im *image) run() (int, syscall.Errno) {
 			continue
 		case OpNotify:
 			if im.child != nil {
-				im.child.send(MsgNotify, 1, int32(s.a[1]), 0, int(im.regs[uint8(s.a[0])]))
+				fd := -1
+				if s.reg[0] {
+					fd = int(im.regs[uint8(s.a[0])])
+				}
+				im.child.send(MsgNotify, 1, int32(s.a[1]), 0, fd)
 			}
 			continue
 		}

@@ -125,8 +125,10 @@ func (c *mountCompiler) run(ops []mount.Op, scratch string) {
 	// root file system or an image), whose contents the compiler does not
 	// know.
 	first := 0
-	if len(ops) > 0 && ops[0].Kind == mount.Overlay && path.Clean(ops[0].Target) == "/" {
-		c.root, c.tree.kind, c.writableRoot = srcs[0], foreign, true
+	if len(ops) > 0 && (ops[0].Kind == mount.Overlay || ops[0].Kind == mount.Bind) && path.Clean(ops[0].Target) == "/" {
+		// An OCI bundle's root.path is a bind at "/": read-only only when
+		// root.readonly says so.
+		c.root, c.tree.kind, c.writableRoot = srcs[0], foreign, !ops[0].ReadOnly
 		first = 1
 	} else {
 		b.Context("mount", "/", "create root")

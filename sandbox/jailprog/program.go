@@ -142,6 +142,10 @@ func (s Step) String() string {
 		b.WriteString("rt_sigaction(1…64, {SIG_DFL}, NULL, 8)  [every signal; EINVAL ok]")
 		return b.String()
 	case OpNotify:
+		if s.Args[0].Kind != Reg {
+			fmt.Fprintf(&b, "sendmsg(sync, {notify %s})", s.Args[1].Show)
+			return b.String()
+		}
 		fmt.Fprintf(&b, "sendmsg(sync, {notify %s}, SCM_RIGHTS %s)", s.Args[1].Show, s.Args[0].Show)
 		return b.String()
 	case OpCapDrop:

@@ -79,7 +79,7 @@ func TestRegisters(t *testing.T) {
 // flag and the sync socket after them with it; every other fd is closed.
 func TestPrologueFDs(t *testing.T) {
 	b := NewBuilder()
-	b.Prologue(4, []int{7, 3}, b.NewBuf(16))
+	b.Prologue(4, []int{7, 3}, b.NewBuf(16), true)
 	p, err := b.Program()
 	if err != nil {
 		t.Fatal(err)

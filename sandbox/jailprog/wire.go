@@ -21,6 +21,8 @@ import (
 //	                             EOF instead means the parent is gone: exit
 //	2  child → parent  error     a step failed: Prog (0 init, 1 payload), Step,
 //	                             Errno; init exits 1 after it, the payload 127
+//	   child → parent  notify    init, with a start gate: ready (NotifyReady,
+//	                             no fd), then it blocks until `oci start`
 //	   child → parent  notify    init, while it mounts: the tmpfs of each
 //	                             overlay's upper layer (Step: NotifyOverlay+i,
 //	                             the fd by SCM_RIGHTS), for the write-set
@@ -62,7 +64,10 @@ type Message struct {
 // Tags of a "notify" message (its Step).
 const (
 	NotifyListener = 0
-	NotifyOverlay  = 1 // + the overlay's index in the plan
+	// NotifyReady: init built the jail and waits at its start gate (an
+	// OCI container after create); no fd.
+	NotifyReady   = 1
+	NotifyOverlay = 2 // + the overlay's index in the plan
 )
 
 // StepFork is the Step of an error in init's fork of the payload.

@@ -1,0 +1,540 @@
+//go:build linux
+
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"github.com/spf13/pflag"
+	"golang.org/x/sys/unix"
+
+	"github.com/warden-sandbox/warden/sandbox"
+	"github.com/warden-sandbox/warden/sandbox/jails"
+)
+
+// warden oci: a runc-compatible command line (docs/oci.md). Engines
+// (podman through conmon, containerd's shim) call it as `warden-oci` with
+// runc's global flags before the command.
+
+const ociUsage = `Usage: warden oci [global flags] COMMAND [flags] ID   (also: warden-oci ...)
+
+Commands (runc's command line, for podman, containerd and CRI-O):
+  create --bundle DIR [--pid-file F] ID   build the container of DIR/config.json; its init waits for start
+  start ID                                run the container's process
+  state ID                                its state (JSON, as runc prints it)
+  kill ID [SIGNAL] [--all]                signal the container's process (default TERM; a name or number)
+  delete [--force] ID                     remove a stopped container (--force: kill it first)
+  list                                    the containers under --root
+  features                                what this runtime supports (JSON)
+  spec [--rootless] [--bundle DIR]        write a default config.json
+
+Global flags:
+  --root DIR        state directory (default: $XDG_RUNTIME_DIR/warden-oci for a user, /run/warden-oci for root)
+  --log FILE        where errors are logged (also on stderr)
+  --log-format F    text or json (json: one {"level","msg","time"} line per error, as engines read them)
+  --systemd-cgroup, --debug, --rootless   accepted for compatibility
+`
+
+type ociCtx struct {
+	root, log, logFormat string
+	stdout, stderr       io.Writer
+}
+
+func cmdOCI(args []string, stdout, stderr io.Writer) int {
+	c := &ociCtx{stdout: stdout, stderr: stderr}
+	fs := pflag.NewFlagSet("oci", pflag.ContinueOnError)
+	fs.SetInterspersed(false)
+	fs.SetOutput(io.Discard)
+	fs.StringVar(&c.root, "root", "", "")
+	fs.StringVar(&c.log, "log", "", "")
+	fs.StringVar(&c.logFormat, "log-format", "text", "")
+	fs.Bool("systemd-cgroup", false, "")
+	fs.Bool("debug", false, "")
+	fs.String("rootless", "auto", "")
+	fs.Lookup("rootless").NoOptDefVal = "true"
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, pflag.ErrHelp) {
+			fmt.Fprint(stdout, ociUsage)
+			return 0
+		}
+		return c.fail(sandbox.Usagef("%v", err))
+	}
+	if c.root == "" {
+		c.root = ociDefaultRoot()
+	}
+	rest := fs.Args()
+	if len(rest) == 0 || rest[0] == "help" {
+		fmt.Fprint(stdout, ociUsage)
+		return 0
+	}
+	cmd, rest := rest[0], rest[1:]
+	switch cmd {
+	case "create":
+		return c.create(rest)
+	case "start":
+		return c.withID(rest, "start", c.start)
+	case "state":
+		return c.withID(rest, "state", c.state)
+	case "kill":
+		return c.kill(rest)
+	case "delete":
+		return c.delete(rest)
+	case "list":
+		return c.list(rest)
+	case "features":
+		return c.features()
+	case "spec":
+		return c.spec(rest)
+	case "--version", "version":
+		fmt.Fprintf(stdout, "warden-oci version %s\nspec: %s\n", sandbox.Version, specs.Version)
+		return 0
+	}
+	return c.fail(sandbox.Usagef("oci: unknown command %q; run `warden oci help`", cmd))
+}
+
+func ociDefaultRoot() string {
+	if os.Geteuid() == 0 && !inUserNS() {
+		return "/run/warden-oci"
+	}
+	if x := os.Getenv("XDG_RUNTIME_DIR"); filepath.IsAbs(x) {
+		return filepath.Join(x, "warden-oci")
+	}
+	return filepath.Join(os.TempDir(), fmt.Sprintf("warden-oci-%d", os.Getuid()))
+}
+
+// inUserNS: not in the initial user namespace (as under rootless podman).
+func inUserNS() bool {
+	b, err := os.ReadFile("/proc/self/uid_map")
+	return err == nil && !strings.HasPrefix(strings.Join(strings.Fields(string(b)), " "), "0 0 4294967295")
+}
+
+// fail prints err on stderr and, as engines read it, to --log.
+func (c *ociCtx) fail(err error) int {
+	msg := err.Error()
+	fmt.Fprintf(c.stderr, "warden-oci: %s\n", msg)
+	if c.log != "" {
+		if f, ferr := os.OpenFile(c.log, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600); ferr == nil {
+			now := time.Now().Format(time.RFC3339Nano)
+			if c.logFormat == "json" {
+				b, _ := json.Marshal(map[string]string{"level": "error", "msg": msg, "time": now})
+				f.Write(append(b, '\n'))
+			} else {
+				fmt.Fprintf(f, "time=%q level=error msg=%q\n", now, msg)
+			}
+			f.Close()
+		}
+	}
+	var ue *sandbox.UsageError
+	if errors.As(err, &ue) {
+		return exitWarden
+	}
+	return 1
+}
+
+var ociIDRe = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.+-]*$`)
+
+func (c *ociCtx) dir(id string) (string, error) {
+	if !ociIDRe.MatchString(id) || len(id) > 1024 {
+		return "", sandbox.Usagef("invalid container ID %q: letters, digits and _ . + - only", id)
+	}
+	return filepath.Join(c.root, id), nil
+}
+
+func (c *ociCtx) withID(args []string, name string, fn func(id string) error) int {
+	if len(args) != 1 {
+		return c.fail(sandbox.Usagef("%s: give exactly one container ID", name))
+	}
+	if err := fn(args[0]); err != nil {
+		return c.fail(err)
+	}
+	return 0
+}
+
+// ociState is a container's state.json: runc's shape (the spec's state
+// plus rootfs, created, owner) and what identifies its init.
+type ociState struct {
+	specs.State
+	Rootfs    string    `json:"rootfs"`
+	Created   time.Time `json:"created"`
+	Owner     string    `json:"owner"`
+	InitStart uint64    `json:"init_start"`
+}
+
+func (c *ociCtx) load(id string) (*ociState, string, error) {
+	dir, err := c.dir(id)
+	if err != nil {
+		return nil, "", err
+	}
+	b, err := os.ReadFile(filepath.Join(dir, "state.json"))
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return nil, dir, fmt.Errorf("container %q does not exist", id)
+		}
+		return nil, dir, err
+	}
+	var st ociState
+	if err := json.Unmarshal(b, &st); err != nil {
+		return nil, dir, fmt.Errorf("container %q: bad state file: %w", id, err)
+	}
+	// The status is derived, as runc does: init alive with the gate still
+	// there is created, alive without it running, gone stopped.
+	switch {
+	case !jails.Alive(st.Pid, st.InitStart) || zombie(st.Pid):
+		st.Status, st.Pid = specs.StateStopped, 0
+	case fileExists(filepath.Join(dir, sandbox.GateFifo)):
+		st.Status = specs.StateCreated
+	default:
+		st.Status = specs.StateRunning
+	}
+	return &st, dir, nil
+}
+
+// zombie: the process has exited and waits to be reaped (by conmon, a
+// shim, or whoever adopted it): the container has stopped.
+func zombie(pid int) bool {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return true
+	}
+	s := string(b)
+	i := strings.LastIndexByte(s, ')')
+	return i < 0 || i+2 >= len(s) || s[i+2] == 'Z' || s[i+2] == 'X'
+}
+
+func fileExists(p string) bool { _, err := os.Lstat(p); return err == nil }
+
+func writeFileAtomic(path string, data []byte, mode os.FileMode) error {
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, data, mode); err != nil {
+		return err
+	}
+	return os.Rename(tmp, path)
+}
+
+func (c *ociCtx) create(args []string) int {
+	fs := pflag.NewFlagSet("create", pflag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	bundle := fs.StringP("bundle", "b", "", "")
+	pidFile := fs.String("pid-file", "", "")
+	console := fs.String("console-socket", "", "")
+	fs.Bool("no-pivot", false, "")
+	fs.Bool("no-new-keyring", false, "")
+	fs.Int("preserve-fds", 0, "")
+	if err := fs.Parse(args); err != nil {
+		return c.fail(sandbox.Usagef("create: %v", err))
+	}
+	if fs.NArg() != 1 {
+		return c.fail(sandbox.Usagef("create: give exactly one container ID"))
+	}
+	id := fs.Arg(0)
+	dir, err := c.dir(id)
+	if err != nil {
+		return c.fail(err)
+	}
+	if *bundle == "" {
+		*bundle, _ = os.Getwd()
+	}
+	b, err := filepath.Abs(*bundle)
+	if err != nil {
+		return c.fail(err)
+	}
+	spec, err := readSpec(b)
+	if err != nil {
+		return c.fail(err)
+	}
+	if spec.Process != nil && spec.Process.Terminal {
+		return c.fail(sandbox.Usagef("create: process.terminal is true, which warden-oci does not support yet (no --console-socket)"))
+	} else if *console != "" {
+		return c.fail(sandbox.Usagef("create: --console-socket needs process.terminal = true in config.json"))
+	}
+	if err := os.MkdirAll(c.root, 0o700); err != nil {
+		return c.fail(fmt.Errorf("state directory %s: %w", c.root, err))
+	}
+	if err := os.Mkdir(dir, 0o700); err != nil {
+		if errors.Is(err, os.ErrExist) {
+			return c.fail(fmt.Errorf("container %q already exists", id))
+		}
+		return c.fail(fmt.Errorf("state directory: %w", err))
+	}
+	pid, err := c.build(spec, b, dir, id)
+	if err != nil {
+		os.RemoveAll(dir)
+		return c.fail(err)
+	}
+	if *pidFile != "" {
+		if err := writeFileAtomic(*pidFile, []byte(strconv.Itoa(pid)), 0o644); err != nil {
+			unix.Kill(pid, unix.SIGKILL)
+			os.RemoveAll(dir)
+			return c.fail(fmt.Errorf("--pid-file %s: %w", *pidFile, err))
+		}
+	}
+	return 0
+}
+
+// build makes the container: the gate, the plan, the jail, the state.
+func (c *ociCtx) build(spec *specs.Spec, bundle, dir, id string) (int, error) {
+	if err := unix.Mkfifo(filepath.Join(dir, sandbox.GateFifo), 0o600); err != nil {
+		return 0, fmt.Errorf("start gate: %w", err)
+	}
+	plan, warns, err := sandbox.PlanFromSpec(spec, bundle, dir)
+	if err != nil {
+		return 0, err
+	}
+	for _, w := range warns {
+		fmt.Fprintf(c.stderr, "warden-oci: warning: %s\n", w)
+	}
+	pid, err := sandbox.Create(plan, c.stderr)
+	if err != nil {
+		return 0, err
+	}
+	start, _ := jails.StartTime(pid)
+	rootfs := spec.Root.Path
+	if !filepath.IsAbs(rootfs) {
+		rootfs = filepath.Join(bundle, rootfs)
+	}
+	st := ociState{State: specs.State{Version: specs.Version, ID: id, Status: specs.StateCreated, Pid: pid, Bundle: bundle,
+		Annotations: spec.Annotations}, Rootfs: rootfs, Created: time.Now().UTC(), Owner: strconv.Itoa(os.Getuid()), InitStart: start}
+	data, _ := json.Marshal(&st)
+	if err := writeFileAtomic(filepath.Join(dir, "state.json"), data, 0o600); err != nil {
+		unix.Kill(pid, unix.SIGKILL)
+		return 0, fmt.Errorf("state: %w", err)
+	}
+	return pid, nil
+}
+
+func readSpec(bundle string) (*specs.Spec, error) {
+	data, err := os.ReadFile(filepath.Join(bundle, "config.json"))
+	if err != nil {
+		return nil, sandbox.Usagef("bundle %s: %v; a bundle is a directory with config.json and the root file system", bundle, err)
+	}
+	var spec specs.Spec
+	if err := json.Unmarshal(data, &spec); err != nil {
+		return nil, sandbox.Usagef("%s: %v", filepath.Join(bundle, "config.json"), err)
+	}
+	return &spec, nil
+}
+
+func (c *ociCtx) start(id string) error {
+	st, dir, err := c.load(id)
+	if err != nil {
+		return err
+	}
+	switch st.Status {
+	case specs.StateStopped:
+		return errors.New("cannot start a container that has stopped")
+	case specs.StateRunning:
+		return errors.New("cannot start an already running container")
+	}
+	fifo := filepath.Join(dir, sandbox.GateFifo)
+	fd, err := unix.Open(fifo, unix.O_RDONLY|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("start gate: %w", err)
+	}
+	defer unix.Close(fd)
+	// init's open for writing returns now; its "0" follows.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		pfd := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
+		n, err := unix.Poll(pfd, 100)
+		if err != nil && err != unix.EINTR {
+			return fmt.Errorf("start gate: %w", err)
+		}
+		if n > 0 && pfd[0].Revents&unix.POLLIN != 0 {
+			var b [1]byte
+			if m, _ := unix.Read(fd, b[:]); m == 1 {
+				break
+			}
+		}
+		if !jails.Alive(st.Pid, st.InitStart) {
+			return errors.New("the container's init is gone")
+		}
+		if time.Now().After(deadline) {
+			return errors.New("the container's init did not pass its start gate in 10 s")
+		}
+	}
+	return os.Remove(fifo)
+}
+
+func (c *ociCtx) state(id string) error {
+	st, _, err := c.load(id)
+	if err != nil {
+		return err
+	}
+	out := map[string]any{"ociVersion": st.Version, "id": st.ID, "pid": st.Pid, "status": st.Status, "bundle": st.Bundle,
+		"rootfs": st.Rootfs, "created": st.Created.Format(time.RFC3339Nano), "owner": st.Owner}
+	if len(st.Annotations) > 0 {
+		out["annotations"] = st.Annotations
+	}
+	b, _ := json.MarshalIndent(out, "", "  ")
+	fmt.Fprintln(c.stdout, string(b))
+	return nil
+}
+
+func parseSignal(s string) (syscall.Signal, error) {
+	if n, err := strconv.Atoi(s); err == nil && n > 0 && n < 65 {
+		return syscall.Signal(n), nil
+	}
+	name := strings.ToUpper(s)
+	if !strings.HasPrefix(name, "SIG") {
+		name = "SIG" + name
+	}
+	if sig := unix.SignalNum(name); sig != 0 {
+		return sig, nil
+	}
+	return 0, sandbox.Usagef("kill: unknown signal %q", s)
+}
+
+func (c *ociCtx) kill(args []string) int {
+	fs := pflag.NewFlagSet("kill", pflag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	all := fs.BoolP("all", "a", false, "")
+	sigFlag := fs.StringP("signal", "s", "", "")
+	if err := fs.Parse(args); err != nil {
+		return c.fail(sandbox.Usagef("kill: %v", err))
+	}
+	if fs.NArg() < 1 || fs.NArg() > 2 {
+		return c.fail(sandbox.Usagef("kill: give the container ID and, optionally, the signal"))
+	}
+	sigName := "TERM"
+	if fs.NArg() == 2 {
+		sigName = fs.Arg(1)
+	} else if *sigFlag != "" {
+		sigName = *sigFlag
+	}
+	sig, err := parseSignal(sigName)
+	if err != nil {
+		return c.fail(err)
+	}
+	st, _, err := c.load(fs.Arg(0))
+	if err != nil {
+		return c.fail(err)
+	}
+	if st.Status == specs.StateStopped {
+		return c.fail(errors.New("container not running"))
+	}
+	if err := signalContainer(st, sig, *all); err != nil {
+		return c.fail(err)
+	}
+	return 0
+}
+
+// signalContainer: SIGKILL (or any signal before start) ends the container
+// through its init (the kernel delivers SIGKILL to a pid namespace's init
+// from outside, and with it every process of the namespace); another signal
+// goes to the container's process, or with --all to every process of the
+// container but warden's init.
+func signalContainer(st *ociState, sig syscall.Signal, all bool) error {
+	if sig == unix.SIGKILL || st.Status == specs.StateCreated {
+		if sig != unix.SIGKILL && (sig == unix.SIGCONT || sig == unix.SIGWINCH || sig == unix.SIGCHLD || sig == unix.SIGURG) {
+			return nil // nothing to do before the process runs
+		}
+		return jails.Kill(st.Pid, st.InitStart, unix.SIGKILL)
+	}
+	pids := containerPids(st.Pid)
+	if !all && len(pids) > 0 {
+		pids = pids[:1] // the payload: init's only child
+	}
+	if len(pids) == 0 {
+		return errors.New("container not running")
+	}
+	for _, p := range pids {
+		if err := unix.Kill(p, sig); err != nil && err != unix.ESRCH {
+			return fmt.Errorf("kill %d: %w", p, err)
+		}
+	}
+	return nil
+}
+
+// containerPids lists the processes of init's pid namespace but init,
+// init's children first.
+func containerPids(initPid int) []int {
+	var out []int
+	kids, _ := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/children", initPid, initPid))
+	for _, f := range strings.Fields(string(kids)) {
+		if n, err := strconv.Atoi(f); err == nil {
+			out = append(out, n)
+		}
+	}
+	ns, err := os.Readlink(fmt.Sprintf("/proc/%d/ns/pid", initPid))
+	if err != nil {
+		return out
+	}
+	ents, _ := os.ReadDir("/proc")
+	for _, e := range ents {
+		n, err := strconv.Atoi(e.Name())
+		if err != nil || n == initPid || containsInt(out, n) {
+			continue
+		}
+		if l, err := os.Readlink(fmt.Sprintf("/proc/%d/ns/pid", n)); err == nil && l == ns {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
+func containsInt(l []int, v int) bool {
+	for _, x := range l {
+		if x == v {
+			return true
+		}
+	}
+	return false
+}
+
+func (c *ociCtx) delete(args []string) int {
+	fs := pflag.NewFlagSet("delete", pflag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	force := fs.BoolP("force", "f", false, "")
+	if err := fs.Parse(args); err != nil {
+		return c.fail(sandbox.Usagef("delete: %v", err))
+	}
+	if fs.NArg() != 1 {
+		return c.fail(sandbox.Usagef("delete: give exactly one container ID"))
+	}
+	st, dir, err := c.load(fs.Arg(0))
+	if err != nil {
+		return c.fail(err)
+	}
+	if st.Status != specs.StateStopped {
+		if !*force && st.Status == specs.StateRunning {
+			return c.fail(fmt.Errorf("cannot delete container %s that is not stopped: %s; use --force", st.ID, st.Status))
+		}
+		// A created container is deleted as runc does (it never ran);
+		// --force kills a running one.
+		jails.Kill(st.Pid, st.InitStart, unix.SIGKILL)
+		for i := 0; i < 200 && jails.Alive(st.Pid, st.InitStart); i++ {
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	if err := os.RemoveAll(dir); err != nil {
+		return c.fail(err)
+	}
+	return 0
+}
+
+func (c *ociCtx) list(args []string) int {
+	ents, err := os.ReadDir(c.root)
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return c.fail(err)
+	}
+	fmt.Fprintf(c.stdout, "%-20s %-8s %-8s %-40s %s\n", "ID", "PID", "STATUS", "BUNDLE", "CREATED")
+	for _, e := range ents {
+		st, _, err := c.load(e.Name())
+		if err != nil {
+			continue
+		}
+		fmt.Fprintf(c.stdout, "%-20s %-8d %-8s %-40s %s\n", st.ID, st.Pid, st.Status, st.Bundle, st.Created.Format(time.RFC3339))
+	}
+	return 0
+}

@@ -1,0 +1,270 @@
+//go:build linux && integration
+
+package main
+
+import (
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+// ociBundle makes a bundle: a busybox root file system (Debian's
+// busybox-static) and the config `warden-oci spec --rootless` writes, with
+// args and edit applied.
+func ociBundle(t *testing.T, args []string, edit func(m map[string]any)) string {
+	t.Helper()
+	b := t.TempDir()
+	root := filepath.Join(b, "rootfs")
+	for _, d := range []string{"bin", "proc", "dev", "sys", "tmp", "etc"} {
+		if err := os.MkdirAll(filepath.Join(root, d), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	bb, err := os.ReadFile("/bin/busybox")
+	if err != nil {
+		t.Skipf("needs busybox-static (scripts/setup.sh installs it): %v", err)
+	}
+	if err := os.WriteFile(filepath.Join(root, "bin/busybox"), bb, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, a := range []string{"sh", "ls", "cat", "echo", "sleep", "id", "ps", "true", "hostname", "trap"} {
+		os.Symlink("busybox", filepath.Join(root, "bin", a))
+	}
+	oci(t, b, "", "spec", "--rootless", "--bundle", b)
+	var m map[string]any
+	data, err := os.ReadFile(filepath.Join(b, "config.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(data, &m); err != nil {
+		t.Fatal(err)
+	}
+	m["process"].(map[string]any)["args"] = args
+	if edit != nil {
+		edit(m)
+	}
+	data, _ = json.Marshal(m)
+	if err := os.WriteFile(filepath.Join(b, "config.json"), data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// oci runs warden-oci (the binary under that name) with --root under dir.
+func oci(t *testing.T, dir, stdin string, args ...string) result {
+	t.Helper()
+	link := filepath.Join(t.TempDir(), "warden-oci")
+	if err := os.Symlink(wardenBin(t), link); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(link, append([]string{"--root", filepath.Join(os.TempDir(), "warden-oci-test-"+strconv.Itoa(os.Getuid()))}, args...)...)
+	cmd.Dir = dir
+	// Files, not pipes: a created container's init keeps create's stdout
+	// and stderr (they are the container's), so a pipe would not end.
+	tmp := t.TempDir()
+	out, _ := os.Create(filepath.Join(tmp, "out"))
+	errf, _ := os.Create(filepath.Join(tmp, "err"))
+	defer out.Close()
+	defer errf.Close()
+	cmd.Stdout, cmd.Stderr = out, errf
+	cmd.Stdin = strings.NewReader(stdin)
+	err := cmd.Run()
+	ob, _ := os.ReadFile(out.Name())
+	eb, _ := os.ReadFile(errf.Name())
+	r := result{stdout: string(ob), stderr: string(eb)}
+	if ee, ok := err.(*exec.ExitError); ok {
+		r.code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+// running: pid exists and is not a zombie (an orphaned init is reaped by
+// whoever adopted it: conmon or a shim in real use, here the machine's init,
+// which may take its time).
+func running(pid int) bool {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return false
+	}
+	i := strings.LastIndexByte(string(b), ')')
+	return i > 0 && i+2 < len(b) && b[i+2] != 'Z' && b[i+2] != 'X'
+}
+
+func ociStatus(t *testing.T, b, id string) (string, int) {
+	t.Helper()
+	r := oci(t, b, "", "state", id)
+	if r.code != 0 {
+		return "", -1
+	}
+	var st struct {
+		Status  string `json:"status"`
+		Pid     int    `json:"pid"`
+		Created string `json:"created"`
+	}
+	if err := json.Unmarshal([]byte(r.stdout), &st); err != nil {
+		t.Fatalf("state: %v\n%s", err, r.stdout)
+	}
+	if _, err := time.Parse(time.RFC3339Nano, st.Created); err != nil {
+		t.Errorf("created %q is not RFC 3339: %v", st.Created, err)
+	}
+	return st.Status, st.Pid
+}
+
+func waitStatus(t *testing.T, b, id, want string) {
+	t.Helper()
+	for i := 0; i < 300; i++ {
+		if s, _ := ociStatus(t, b, id); s == want {
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	s, _ := ociStatus(t, b, id)
+	t.Fatalf("container %s: status %q, want %q", id, s, want)
+}
+
+// TestOCILifecycle: create → created (init waits, the command has not run)
+// → start → running → the command's output → stopped (pid 0) → delete, and
+// nothing left.
+func TestOCILifecycle(t *testing.T) {
+	b := ociBundle(t, []string{"sh", "-c", "echo started > /tmp/x; cat /tmp/x; id -u; hostname; sleep 0.3"}, func(m map[string]any) {
+		m["mounts"] = append(m["mounts"].([]any), map[string]any{"destination": "/tmp", "type": "tmpfs", "source": "tmpfs", "options": []any{"mode=1777"}})
+	})
+	id := "life" + strconv.Itoa(os.Getpid())
+	pidFile := filepath.Join(t.TempDir(), "pid")
+	// create's own stdout is the container's: read it from a file.
+	outFile := filepath.Join(t.TempDir(), "out")
+	link := filepath.Join(t.TempDir(), "warden-oci")
+	os.Symlink(wardenBin(t), link)
+	root := filepath.Join(os.TempDir(), "warden-oci-test-"+strconv.Itoa(os.Getuid()))
+	f, _ := os.Create(outFile)
+	cmd := exec.Command(link, "--root", root, "create", "--bundle", b, "--pid-file", pidFile, id)
+	cmd.Stdout, cmd.Stderr = f, f
+	if err := cmd.Run(); err != nil {
+		out, _ := os.ReadFile(outFile)
+		t.Fatalf("create: %v\n%s", err, out)
+	}
+	f.Close()
+	pb, err := os.ReadFile(pidFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, pid := ociStatus(t, b, id)
+	if s != "created" || strconv.Itoa(pid) != string(pb) {
+		t.Fatalf("after create: %s pid %d, pid file %q", s, pid, pb)
+	}
+	if out, _ := os.ReadFile(outFile); len(out) != 0 {
+		t.Errorf("the command ran before start: %q", out)
+	}
+	if r := oci(t, b, "", "start", id); r.code != 0 {
+		t.Fatalf("start: %d %s", r.code, r.stderr)
+	}
+	waitStatus(t, b, id, "running")
+	if r := oci(t, b, "", "delete", id); r.code == 0 || !strings.Contains(r.stderr, "not stopped") {
+		t.Errorf("delete of a running container: %d %s", r.code, r.stderr)
+	}
+	waitStatus(t, b, id, "stopped")
+	if _, pid := ociStatus(t, b, id); pid != 0 {
+		t.Errorf("stopped container has pid %d, want 0", pid)
+	}
+	if out, _ := os.ReadFile(outFile); string(out) != "started\n0\nwarden\n" {
+		t.Errorf("container output %q", out)
+	}
+	if r := oci(t, b, "", "start", id); r.code == 0 {
+		t.Errorf("start of a stopped container succeeded")
+	}
+	if r := oci(t, b, "", "kill", id, "TERM"); r.code == 0 || !strings.Contains(r.stderr, "container not running") {
+		t.Errorf("kill of a stopped container: %d %s", r.code, r.stderr)
+	}
+	if r := oci(t, b, "", "delete", id); r.code != 0 {
+		t.Fatalf("delete: %d %s", r.code, r.stderr)
+	}
+	if r := oci(t, b, "", "state", id); r.code == 0 || !strings.Contains(r.stderr, "does not exist") {
+		t.Errorf("state after delete: %d %s", r.code, r.stderr)
+	}
+	if _, err := os.Stat(filepath.Join(root, id)); !os.IsNotExist(err) {
+		t.Errorf("state directory left behind: %v", err)
+	}
+}
+
+// TestOCIKill: kill by name and by number reaches the container's process
+// (its trap runs), SIGKILL ends the container, delete --force of a running
+// one leaves no process.
+func TestOCIKill(t *testing.T) {
+	for i, sig := range []string{"USR1", "10", "SIGUSR1"} {
+		b := ociBundle(t, []string{"sh", "-c", "trap 'echo got-usr1 > /tmp/sig; exit 7' USR1; while :; do sleep 0.05; done"}, func(m map[string]any) {
+			m["root"].(map[string]any)["readonly"] = false
+		})
+		id := "kill" + strconv.Itoa(os.Getpid()) + "-" + strconv.Itoa(i)
+		if r := oci(t, b, "", "create", "--bundle", b, id); r.code != 0 {
+			t.Fatalf("create: %s", r.stderr)
+		}
+		_, pid := ociStatus(t, b, id)
+		oci(t, b, "", "start", id)
+		waitStatus(t, b, id, "running")
+		time.Sleep(100 * time.Millisecond) // the trap is set
+		if r := oci(t, b, "", "kill", id, sig); r.code != 0 {
+			t.Fatalf("kill %s: %d %s", sig, r.code, r.stderr)
+		}
+		waitStatus(t, b, id, "stopped")
+		if got, _ := os.ReadFile(filepath.Join(b, "rootfs/tmp/sig")); string(got) != "got-usr1\n" {
+			t.Errorf("kill %s: the trap did not run (%q)", sig, got)
+		}
+		oci(t, b, "", "delete", id)
+		if running(pid) {
+			t.Errorf("init %d still there after delete", pid)
+		}
+	}
+	b := ociBundle(t, []string{"sleep", "60"}, nil)
+	id := "killf" + strconv.Itoa(os.Getpid())
+	oci(t, b, "", "create", "--bundle", b, id)
+	_, pid := ociStatus(t, b, id)
+	oci(t, b, "", "start", id)
+	waitStatus(t, b, id, "running")
+	if r := oci(t, b, "", "delete", "--force", id); r.code != 0 {
+		t.Fatalf("delete --force: %d %s", r.code, r.stderr)
+	}
+	if running(pid) {
+		t.Errorf("init %d alive after delete --force", pid)
+	}
+	if procs := findProc(t, "sleep 60"); len(procs) > 0 {
+		t.Errorf("container processes left: %v", procs)
+	}
+}
+
+// TestOCIBadConfig: a bad config.json gets one clear error, exit non-zero,
+// and nothing is left behind (no state, no process).
+func TestOCIBadConfig(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		edit func(m map[string]any)
+		want string
+	}{
+		{"version", func(m map[string]any) { m["ociVersion"] = "0.9" }, "unknown version"},
+		{"rootfs", func(m map[string]any) { m["root"].(map[string]any)["path"] = "nothere" }, "root.path nothere: not a directory"},
+		{"outside", func(m map[string]any) {
+			m["mounts"] = append(m["mounts"].([]any), map[string]any{"destination": "/../../etc/evil", "type": "tmpfs", "source": "tmpfs"})
+		}, "without \"..\""},
+		{"hooks", func(m map[string]any) {
+			m["hooks"] = map[string]any{"prestart": []any{map[string]any{"path": "/bin/true"}}}
+		}, "hooks"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			b := ociBundle(t, []string{"true"}, tc.edit)
+			id := "bad-" + tc.name + strconv.Itoa(os.Getpid())
+			r := oci(t, b, "", "create", "--bundle", b, id)
+			if r.code == 0 || !strings.Contains(r.stderr, tc.want) || strings.Count(strings.TrimSpace(r.stderr), "\n") != 0 {
+				t.Errorf("create: %d, want an error with %q on one line:\n%s", r.code, tc.want, r.stderr)
+			}
+			if r := oci(t, b, "", "state", id); r.code == 0 {
+				t.Errorf("state of a failed create exists")
+			}
+		})
+	}
+}
