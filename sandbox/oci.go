@@ -104,7 +104,7 @@ func PlanFromSpec(spec *specs.Spec, bundle, stateDir string) (*Plan, []Warning, 
 	if h := spec.Hooks; h != nil && (len(h.Prestart)+len(h.CreateRuntime)+len(h.CreateContainer)+len(h.StartContainer)+len(h.Poststart)+len(h.Poststop)) > 0 {
 		return nil, nil, Usagef("config.json: hooks are not run by warden yet; remove them (podman: --hooks-dir=)")
 	}
-	return p, warns, nil
+	return p, append(warns, p.warnings...), nil
 }
 
 var nsFlags = map[specs.LinuxNamespaceType]uintptr{
@@ -194,12 +194,15 @@ func ociSeccomp(s *specs.LinuxSeccomp, p *Plan) error {
 		}
 		rel = append(rel, byte(c))
 	}
-	prof, err := seccomp.ParseJSON("config.json linux.seccomp", data, seccomp.ImportEnv{Kernel: string(rel), Arch: runtime.GOARCH})
+	prof, err := seccomp.ParseJSON("config.json linux.seccomp", data, seccomp.ImportEnv{Kernel: string(rel), Arch: runtime.GOARCH, FirstRuleWins: true})
 	if err != nil {
 		return Usagef("%v", err)
 	}
 	if prof.Audit {
 		return Usagef("config.json: linux.seccomp asks for a notify listener, which warden does not pass on")
+	}
+	for _, w := range prof.Warnings {
+		p.warnings = append(p.warnings, Warning{What: "seccomp", Reason: w.Msg})
 	}
 	p.SeccompName, p.seccompProfile = "config.json", prof
 	p.Seccomp, err = seccomp.Compile(prof)

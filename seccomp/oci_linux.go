@@ -80,6 +80,11 @@ func LoadFile(path string) (*Profile, error) {
 type ImportEnv struct {
 	Kernel string // uname -r, e.g. "6.18.4"
 	Arch   string // Go's GOARCH
+	// FirstRuleWins keeps, of two unconditional rules for one syscall
+	// with different actions, the first, with a warning, as libseccomp
+	// (and so runc and crun) silently does: engines' generated profiles
+	// (podman's) rely on it. Otherwise such a pair is an error.
+	FirstRuleWins bool
 }
 
 // dockerArch maps GOARCH to the names Docker's includes.arches use.
@@ -251,6 +256,10 @@ func (c *converter) add(where string, r Rule) error {
 		for _, x := range c.p.Rules {
 			if x.Syscall == r.Syscall && len(x.Args) == 0 {
 				if x.Action != r.Action {
+					if c.env.FirstRuleWins {
+						c.warn("%s: %s: action %s ignored: %s says %s first (libseccomp keeps the first rule)", where, r.Syscall, r.Action, x.Group, x.Action)
+						return nil
+					}
 					return fmt.Errorf("%s: %s: action %s conflicts with %s from %s", where, r.Syscall, r.Action, x.Action, x.Group)
 				}
 				return nil

@@ -216,3 +216,26 @@ func TestRenderDefault(t *testing.T) {
 	}
 	_ = filepath.Join
 }
+
+// TestFirstRuleWins: with FirstRuleWins (OCI configs from engines), the
+// first of two conflicting unconditional rules stays, as in libseccomp,
+// and the other is named in a warning.
+func TestFirstRuleWins(t *testing.T) {
+	data := `{"defaultAction": "SCMP_ACT_ERRNO", "syscalls": [{"names": ["read", "setns"], "action": "SCMP_ACT_ALLOW"}, {"names": ["setns"], "action": "SCMP_ACT_ERRNO", "errnoRet": 1}]}`
+	p, err := ParseJSON("config.json", []byte(data), ImportEnv{Kernel: "6.18.0", Arch: "amd64", FirstRuleWins: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, r := range p.Rules {
+		if r.Syscall == "setns" {
+			n++
+			if r.Action.Kind != ActAllow {
+				t.Errorf("setns: %v, want the first rule's allow", r.Action)
+			}
+		}
+	}
+	if n != 1 || len(p.Warnings) != 1 || !strings.Contains(p.Warnings[0].Msg, "setns") {
+		t.Errorf("rules %d, warnings %v", n, p.Warnings)
+	}
+}
