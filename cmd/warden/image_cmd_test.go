@@ -142,3 +142,38 @@ func TestImageHelp(t *testing.T) {
 		t.Errorf("warden help does not list the image command:\n%s", out)
 	}
 }
+
+// TestImageRmInUse: an image a running jail uses (image.Store.Use) is not
+// removed, with one line that says so; once released, it is.
+func TestImageRmInUse(t *testing.T) {
+	data := t.TempDir()
+	t.Setenv("XDG_DATA_HOME", data)
+	oci := filepath.Join(t.TempDir(), "layout")
+	if err := imagetest.BuildNamed(oci, imagetest.OCI, "busybox:latest", image.Config{Cmd: []string{"/bin/sh"}},
+		imagetest.Files(map[string]string{"etc/os-release": "ID=test\n"})); err != nil {
+		t.Fatal(err)
+	}
+	if code, _, errs := wardenImage(t, "image", "import", oci); code != 0 {
+		t.Fatalf("image import = %d, %q", code, errs)
+	}
+	s, err := image.Open(filepath.Join(data, "warden"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	img, _, err := s.Resolve("busybox")
+	if err != nil {
+		t.Fatal(err)
+	}
+	release, err := s.Use(img)
+	if err != nil {
+		t.Fatal(err)
+	}
+	code, out, errs := wardenImage(t, "image", "rm", "busybox")
+	if want := "warden: error: image busybox:latest is in use by a running jail; stop it first (warden ls)\n"; code != exitWarden || out != "" || errs != want {
+		t.Errorf("image rm of an image in use = %d, %q, %q; want %d and %q", code, out, errs, exitWarden, want)
+	}
+	release()
+	if code, out, errs := wardenImage(t, "image", "rm", "busybox"); code != 0 || out != "busybox\n" {
+		t.Errorf("image rm after release = %d, %q, %q; want it removed", code, out, errs)
+	}
+}

@@ -20,6 +20,10 @@ const (
 	BadName
 	// StoreFailed: the store itself failed (permissions, disk full, I/O).
 	StoreFailed
+	// InUse: Remove of an image a running jail uses (Store.Use). Its
+	// Ref is the image's name (else the reference given), and its
+	// message reads "image NAME is in use by a running jail; ...".
+	InUse
 )
 
 // Error is a failure about one image reference. Its message is one line:
@@ -36,7 +40,11 @@ func (e *Error) Error() string {
 	var b strings.Builder
 	b.WriteString("image ")
 	b.WriteString(e.Ref)
-	b.WriteString(": ")
+	if e.Kind == InUse {
+		b.WriteString(" ") // "image NAME is in use ..."
+	} else {
+		b.WriteString(": ")
+	}
 	b.WriteString(e.What)
 	if e.Err != nil {
 		b.WriteString(": ")
@@ -47,10 +55,21 @@ func (e *Error) Error() string {
 		b.WriteString(e.Fix)
 	}
 	// One line, whatever a cause from a library looks like.
-	return oneLine.Replace(b.String())
+	return oneLine(b.String())
 }
 
-var oneLine = strings.NewReplacer("\r\n", " ", "\n", " ", "\r", " ")
+// oneLine replaces the line breaks of s with spaces. (A function, not a
+// strings.Replacer: a package variable built at start is paid for by
+// every warden command.)
+func oneLine(s string) string {
+	s = strings.ReplaceAll(s, "\r\n", " ")
+	return strings.Map(func(r rune) rune {
+		if r == '\n' || r == '\r' {
+			return ' '
+		}
+		return r
+	}, s)
+}
 
 func (e *Error) Unwrap() error { return e.Err }
 

@@ -7,7 +7,6 @@ import (
 	"path/filepath"
 	"time"
 
-	"github.com/opencontainers/umoci/pkg/unpriv"
 	"golang.org/x/sys/unix"
 )
 
@@ -81,7 +80,7 @@ func (s *Store) importRef(ref, name string) (*Image, bool, error) {
 	// Whatever fails, nothing of this import stays in tmp/.
 	defer func() {
 		for _, p := range todo {
-			unpriv.RemoveAll(p.tmp)
+			removeAll(p.tmp)
 		}
 	}()
 	sizes := make([]int64, len(src.diffIDs))

@@ -7,12 +7,13 @@ import (
 	"strings"
 )
 
-// scanner checks a layer's tar headers, in order, before umoci sees them.
-// umoci on its own keeps every entry inside the layer directory by clamping
-// it there (SecureJoin), which turns a hostile entry into a file at some
-// other place of the image; we refuse such a layer instead, because an
-// image built that way is not one to run, and because "the layer tried to
-// write /etc/passwd" is something the user must hear about.
+// scanner checks a layer's tar headers, in order, before the extractor
+// sees them. The extractor on its own never writes outside the layer
+// directory (it refuses to go through a symlink; umoci, which unpacked
+// layers before it, clamped such entries into the layer), but we refuse a
+// hostile layer as a whole, and first: an image built that way is not one
+// to run, and "the layer tried to write /etc/passwd" is something the user
+// must hear about.
 type scanner struct {
 	// symlinks are the paths (cleaned, relative) this layer has made
 	// symlinks so far; an entry below one of them would be written
@@ -54,7 +55,11 @@ func (s *scanner) check(h *tar.Header) (skip bool, why string) {
 		return false, ""
 	}
 	base := path.Base(name)
-	if w, ok := strings.CutPrefix(base, ".wh."); ok && w != ".wh..opq" {
+	if w, ok := strings.CutPrefix(base, ".wh."); ok && (w == "" || w == "." || w == "..") {
+		// ".wh.." would white out the directory itself, ".wh..." its
+		// parent: outside the layer for a top-level entry.
+		return false, fmt.Sprintf("has a whiteout %q of no file", h.Name)
+	} else if ok && w != ".wh..opq" {
 		delete(s.symlinks, path.Join(path.Dir(name), w)) // whited out
 	} else if !ok {
 		delete(s.symlinks, name) // replaced by a file, directory or fifo
@@ -89,11 +94,12 @@ func (s *scanner) checkPath(p, what string) (string, string) {
 // dropPrivilegedXattrs removes the security.* and trusted.* xattrs of an
 // entry, so that a layer is the same whoever imports it: only root can set
 // them (security.capability gives a file capabilities; trusted.overlay.*
-// would steer an overlay mounted without userxattr), and umoci, in
-// rootless mode, sets them when it can and skips them when it cannot.
+// would steer an overlay mounted without userxattr). The extractor sets
+// only user.* xattrs anyway; this keeps the headers honest for whatever
+// else reads them.
 func dropPrivilegedXattrs(h *tar.Header) {
 	for _, ns := range []string{"security.", "trusted."} {
-		for k := range h.Xattrs { //nolint:staticcheck // umoci reads Xattrs
+		for k := range h.Xattrs { //nolint:staticcheck // archive/tar fills both
 			if strings.HasPrefix(k, ns) {
 				delete(h.Xattrs, k) //nolint:staticcheck
 			}

@@ -37,6 +37,11 @@ func TestScanner(t *testing.T) {
 		{"hard link to symlink then write", []entry{sym("s", "/"), hard("h", "s"), reg("h/x")}, `goes through the symlink "h"`},
 		{"symlink then opaque", []entry{sym("s", "/"), reg("s/.wh..wh..opq")}, `goes through the symlink "s"`},
 		{"empty name", []entry{reg("")}, "empty path"},
+		{"whiteout of the parent", []entry{reg("a/.wh...")}, "whiteout"},
+		{"whiteout of the top's parent", []entry{reg(".wh...")}, "whiteout"},
+		{"whiteout of the directory itself", []entry{reg("a/.wh..")}, "whiteout"},
+		{"whiteout of nothing", []entry{reg("a/.wh.")}, "whiteout"},
+		{"opaque whiteout is fine", []entry{reg("a/.wh..wh..opq"), reg(".wh..wh..opq"), reg("a/.wh..x")}, ""},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

@@ -6,6 +6,7 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -16,10 +17,14 @@ import (
 	"strings"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
-	"github.com/google/go-containerregistry/pkg/v1/layout"
-	"github.com/google/go-containerregistry/pkg/v1/tarball"
 	"github.com/google/go-containerregistry/pkg/v1/types"
+	"golang.org/x/sys/unix"
 )
+
+// The layout and tarball readers here use go-containerregistry's types and
+// parsers only (pkg/v1, pkg/v1/types): its layout and tarball packages
+// link net/http and more, whose initialization every warden command
+// would pay for at start.
 
 // source is an image in an OCI layout or a docker-save tarball, read up to
 // its config (small files only): enough to know its ID and whether its
@@ -73,7 +78,13 @@ func openSource(ref string) (*source, error) {
 	return nil, errorf(ref, BadFormat, "neither an OCI image layout (no index.json) nor a docker-save tarball (no manifest.json)", fixNotImage, nil)
 }
 
-var errCompressed = errors.New("compressed")
+// errCompressed: a constant, not errors.New, so that the package has
+// nothing to initialize at start.
+var errCompressed error = constError("compressed")
+
+type constError string
+
+func (e constError) Error() string { return string(e) }
 
 // tarballMembers says whether the tar file has manifest.json and
 // index.json at its top. Layers are skipped with seeks, not read.
@@ -108,6 +119,65 @@ func tarballMembers(file string) (manifest, index bool, err error) {
 	}
 }
 
+// maxJSON is the most a JSON file of an image (index, manifest, config,
+// manifest.json) may have: they are read whole.
+const maxJSON = 16 << 20
+
+// layout is an OCI image layout directory.
+type layout string
+
+// blobPath is the file of the blob h: blobs/<algorithm>/<hex> (v1.Hash
+// parsing allows only known algorithms and hex digits).
+func (l layout) blobPath(h v1.Hash) string {
+	return filepath.Join(string(l), "blobs", h.Algorithm, h.Hex)
+}
+
+// open opens the blob h, a regular file (not a symlink, as
+// go-containerregistry's layout refuses).
+func (l layout) open(h v1.Hash) (*os.File, error) {
+	if _, err := v1.NewHash(h.String()); err != nil {
+		return nil, err
+	}
+	f, err := os.OpenFile(l.blobPath(h), os.O_RDONLY|unix.O_NOFOLLOW, 0)
+	if err != nil {
+		if errors.Is(err, unix.ELOOP) {
+			return nil, fmt.Errorf("layout blob %s is a symlink", h)
+		}
+		return nil, err
+	}
+	if fi, err := f.Stat(); err != nil || !fi.Mode().IsRegular() {
+		f.Close()
+		return nil, fmt.Errorf("layout blob %s is not a regular file", h)
+	}
+	return f, nil
+}
+
+// read reads the small blob h and checks it against its digest.
+func (l layout) read(what string, h v1.Hash) ([]byte, error) {
+	f, err := l.open(h)
+	if err != nil {
+		return nil, errorf(string(l), BadFormat, "read "+what+" "+h.String(), "the layout is incomplete; write it again", err)
+	}
+	defer f.Close()
+	b, err := readJSON(f)
+	if err != nil {
+		return nil, errorf(string(l), BadFormat, "read "+what+" "+h.String(), "", err)
+	}
+	if err := checkDigest(string(l), what, b, h); err != nil {
+		return nil, err
+	}
+	return b, nil
+}
+
+// readJSON reads a JSON file whole, up to maxJSON.
+func readJSON(r io.Reader) ([]byte, error) {
+	b, err := io.ReadAll(io.LimitReader(r, maxJSON+1))
+	if err == nil && len(b) > maxJSON {
+		err = fmt.Errorf("larger than %d MiB", maxJSON>>20)
+	}
+	return b, err
+}
+
 // openLayout reads an OCI image layout: index.json, then the one image
 // for this machine's platform (through nested indexes), its manifest and
 // its config, each checked against its digest.
@@ -115,34 +185,34 @@ func openLayout(dir string) (*source, error) {
 	bad := func(what string, err error) (*source, error) {
 		return nil, errorf(dir, BadFormat, what, "", err)
 	}
-	p, err := layout.FromPath(dir)
-	if err != nil {
-		return bad("read the OCI layout", err)
-	}
-	idx, err := p.ImageIndex()
+	l := layout(dir)
+	f, err := os.Open(filepath.Join(dir, "index.json"))
 	if err != nil {
 		return bad("read index.json", err)
 	}
-	desc, err := pickImage(dir, idx, 0)
+	raw, err := readJSON(f)
+	f.Close()
+	if err != nil {
+		return bad("read index.json", err)
+	}
+	idx, err := v1.ParseIndexManifest(bytes.NewReader(raw))
+	if err != nil {
+		return bad("read index.json", err)
+	}
+	desc, err := pickImage(l, idx, 0)
 	if err != nil {
 		return nil, err
 	}
-	raw, err := p.Bytes(desc.Digest)
+	raw, err = l.read("the manifest", desc.Digest)
 	if err != nil {
-		return nil, errorf(dir, BadFormat, "read the manifest "+desc.Digest.String(), "the layout is incomplete; write it again", err)
-	}
-	if err := checkDigest(dir, "the manifest", raw, desc.Digest); err != nil {
 		return nil, err
 	}
 	m, err := v1.ParseManifest(bytes.NewReader(raw))
 	if err != nil {
 		return bad("parse the manifest "+desc.Digest.String(), err)
 	}
-	cfgRaw, err := p.Bytes(m.Config.Digest)
+	cfgRaw, err := l.read("the config", m.Config.Digest)
 	if err != nil {
-		return nil, errorf(dir, BadFormat, "read the config "+m.Config.Digest.String(), "the layout is incomplete; write it again", err)
-	}
-	if err := checkDigest(dir, "the config", cfgRaw, m.Config.Digest); err != nil {
 		return nil, err
 	}
 	src, err := newSource(dir, cfgRaw, m.Config.Digest)
@@ -153,8 +223,8 @@ func openLayout(dir string) (*source, error) {
 	if len(m.Layers) != len(src.diffIDs) {
 		return bad(fmt.Sprintf("the manifest has %d layers and the config %d diff_ids", len(m.Layers), len(src.diffIDs)), nil)
 	}
-	for _, l := range m.Layers {
-		src.layers = append(src.layers, blob{open: func() (io.ReadCloser, error) { return p.Blob(l.Digest) }, digest: l.Digest})
+	for _, d := range m.Layers {
+		src.layers = append(src.layers, blob{open: func() (io.ReadCloser, error) { return l.open(d.Digest) }, digest: d.Digest})
 	}
 	src.names = layoutNames(desc.Annotations)
 	return src, nil
@@ -162,13 +232,13 @@ func openLayout(dir string) (*source, error) {
 
 // pickImage returns the descriptor of the one image in idx for this
 // platform.
-func pickImage(dir string, idx v1.ImageIndex, depth int) (*v1.Descriptor, error) {
-	im, err := idx.IndexManifest()
-	if err != nil || depth > 4 {
-		return nil, errorf(dir, BadFormat, "read the image index", "", err)
+func pickImage(l layout, idx *v1.IndexManifest, depth int) (*v1.Descriptor, error) {
+	dir := string(l)
+	if depth > 4 {
+		return nil, errorf(dir, BadFormat, "read the image index", "", errors.New("indexes nested more than 4 deep"))
 	}
 	var cands []v1.Descriptor
-	for _, d := range im.Manifests {
+	for _, d := range idx.Manifests {
 		if p := d.Platform; p != nil && p.OS != "" && (p.OS != "linux" || p.Architecture != runtime.GOARCH) {
 			continue
 		}
@@ -179,11 +249,15 @@ func pickImage(dir string, idx v1.ImageIndex, depth int) (*v1.Descriptor, error)
 		case types.OCIManifestSchema1, types.DockerManifestSchema2:
 			cands = append(cands, d)
 		case types.OCIImageIndex, types.DockerManifestList:
-			child, err := idx.ImageIndex(d.Digest)
+			raw, err := l.read("the nested index", d.Digest)
+			if err != nil {
+				return nil, err
+			}
+			child, err := v1.ParseIndexManifest(bytes.NewReader(raw))
 			if err != nil {
 				return nil, errorf(dir, BadFormat, "read the nested index "+d.Digest.String(), "", err)
 			}
-			sub, err := pickImage(dir, child, depth+1)
+			sub, err := pickImage(l, child, depth+1)
 			if err != nil {
 				return nil, err
 			}
@@ -216,23 +290,30 @@ func layoutNames(ann map[string]string) []string {
 	return nil
 }
 
+// tarballManifest is manifest.json of a docker-save tarball, one entry per
+// image.
+type tarballManifest []struct {
+	Config   string
+	RepoTags []string
+	Layers   []string
+}
+
 // openTarball reads a docker-save tarball (docker, podman): manifest.json,
 // the image's config and its RepoTags. Its layers are checked against the
 // config's diff_ids as they are unpacked (manifest.json has no digests).
 func openTarball(file string) (*source, error) {
-	opener := func() (io.ReadCloser, error) { return os.Open(file) }
-	mf, err := tarball.LoadManifest(opener)
+	raw, err := readMember(file, "manifest.json")
 	if err != nil {
+		return nil, errorf(file, BadFormat, "read manifest.json", "", err)
+	}
+	var mf tarballManifest
+	if err := json.Unmarshal(raw, &mf); err != nil {
 		return nil, errorf(file, BadFormat, "read manifest.json", "", err)
 	}
 	if len(mf) != 1 {
 		return nil, errorf(file, BadFormat, fmt.Sprintf("the tarball holds %d images", len(mf)), "save only the image to run (docker save NAME)", nil)
 	}
-	img, err := tarball.Image(opener, nil)
-	if err != nil {
-		return nil, errorf(file, BadFormat, "read the image in the tarball", "", err)
-	}
-	cfgRaw, err := img.RawConfigFile()
+	cfgRaw, err := readMember(file, mf[0].Config)
 	if err != nil {
 		return nil, errorf(file, BadFormat, "read the config", "", err)
 	}
@@ -252,14 +333,8 @@ func openTarball(file string) (*source, error) {
 	if len(mf[0].Layers) != len(src.diffIDs) {
 		return nil, errorf(file, BadFormat, fmt.Sprintf("manifest.json has %d layers and the config %d diff_ids", len(mf[0].Layers), len(src.diffIDs)), "", nil)
 	}
-	for _, d := range src.config.RootFS.DiffIDs {
-		src.layers = append(src.layers, blob{open: func() (io.ReadCloser, error) {
-			l, err := img.LayerByDiffID(d)
-			if err != nil {
-				return nil, err
-			}
-			return l.Uncompressed()
-		}})
+	for _, member := range mf[0].Layers {
+		src.layers = append(src.layers, blob{open: func() (io.ReadCloser, error) { return openMember(file, member) }})
 	}
 	for _, t := range mf[0].RepoTags {
 		if n, err := normalizeName(t); err == nil {
@@ -267,6 +342,75 @@ func openTarball(file string) (*source, error) {
 		}
 	}
 	return src, nil
+}
+
+// readMember reads the small member name of the tar file.
+func readMember(file, name string) ([]byte, error) {
+	rc, err := openMember(file, name)
+	if err != nil {
+		return nil, err
+	}
+	defer rc.Close()
+	return readJSON(rc)
+}
+
+// openMember opens the member name of the tar file, following symlinks
+// and hard links between members (docker save links a layer it has
+// already written to that one). The tar is read up to the member; the
+// content of the others is skipped, not read.
+func openMember(file, name string) (io.ReadCloser, error) {
+	want := path.Clean(name)
+	seen := map[string]bool{}
+	for {
+		if seen[want] || len(seen) > 16 {
+			return nil, fmt.Errorf("member %s: a cycle of links", name)
+		}
+		seen[want] = true
+		f, err := os.Open(file)
+		if err != nil {
+			return nil, err
+		}
+		tr := tar.NewReader(f)
+		var h *tar.Header
+		for {
+			if h, err = tr.Next(); err != nil {
+				break
+			}
+			if path.Clean(h.Name) == want {
+				break
+			}
+		}
+		if err != nil {
+			f.Close()
+			if err == io.EOF {
+				return nil, fmt.Errorf("no member %s in the tar file", want)
+			}
+			return nil, err
+		}
+		switch h.Typeflag {
+		case tar.TypeSymlink:
+			// Relative to the link's directory; an absolute target is
+			// taken from the tar's top.
+			if path.IsAbs(h.Linkname) {
+				want = path.Clean(h.Linkname[1:])
+			} else {
+				want = path.Join(path.Dir(want), h.Linkname)
+			}
+			f.Close()
+			continue
+		case tar.TypeLink:
+			want = path.Clean(h.Linkname)
+			f.Close()
+			continue
+		case tar.TypeReg, tar.TypeRegA: //nolint:staticcheck // old tars
+			return struct {
+				io.Reader
+				io.Closer
+			}{tr, f}, nil
+		}
+		f.Close()
+		return nil, fmt.Errorf("member %s is not a file", want)
+	}
 }
 
 // newSource parses the config (whose digest id has been checked).

@@ -8,9 +8,9 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
-	"github.com/opencontainers/umoci/pkg/unpriv"
 	"golang.org/x/sys/unix"
 )
 
@@ -133,10 +133,10 @@ func (s *Store) cleanTmp() error {
 		return err
 	}
 	for _, e := range ents {
-		// unpriv.RemoveAll makes directories writable on its way down:
+		// removeAll makes directories writable on its way down:
 		// images have read-only directories, which os.RemoveAll cannot empty
 		// as an unprivileged user.
-		if err := unpriv.RemoveAll(filepath.Join(s.tmpDir(), e.Name())); err != nil {
+		if err := removeAll(filepath.Join(s.tmpDir(), e.Name())); err != nil {
 			return err
 		}
 	}
@@ -363,7 +363,7 @@ func (s *Store) Remove(nameOrID string) error {
 		return storeErr(nameOrID, "lock the store", err)
 	}
 	defer unlock()
-	id, _, err := s.lookup(nameOrID)
+	id, name, err := s.lookup(nameOrID)
 	if err != nil {
 		return err
 	}
@@ -381,18 +381,109 @@ func (s *Store) Remove(nameOrID string) error {
 			}
 		}
 	}
+	gone := firstName(names, id) == ""
+	if gone {
+		// Nothing changes while a jail uses the image (Use): the lock
+		// is held until the record and the lock file are gone.
+		if name == "" {
+			name = nameOrID
+		}
+		unlock, err := s.lockUse(id, name)
+		if err != nil {
+			return err
+		}
+		defer unlock()
+	}
 	if err := writeJSON(s.namesFile(), names); err != nil {
 		return storeErr(nameOrID, "write the names of the images", err)
 	}
-	if firstName(names, id) == "" {
+	if gone {
 		if err := os.Remove(s.recordFile(id)); err != nil && !errors.Is(err, os.ErrNotExist) {
 			return storeErr(nameOrID, "remove the image record", err)
+		}
+		if err := os.Remove(s.useFile(id)); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return storeErr(nameOrID, "remove the image's lock file", err)
 		}
 	}
 	if err := s.gc(); err != nil {
 		return storeErr(nameOrID, "remove the layers no image uses", err)
 	}
 	return nil
+}
+
+// useFile is the lock file of an image's users: images/<config-hex>.use.
+func (s *Store) useFile(id string) string {
+	return filepath.Join(s.imagesDir(), strings.TrimPrefix(id, "sha256:")+".use")
+}
+
+// Use marks img as in use, by a jail that runs it, until release is
+// called (or the process ends): Remove refuses to remove it meanwhile.
+// It takes a shared flock(2) on images/<config-hex>.use, on an fd of its
+// own (O_CLOEXEC, so a jail's processes do not inherit it; not an
+// *os.File, so a dropped release does not let the garbage collector
+// unlock it). It waits for a Remove of the image that is under way, and
+// then fails with NotFound.
+func (s *Store) Use(img *Image) (release func(), err error) {
+	file := s.useFile(img.ID)
+	for range 100 {
+		fd, err := unix.Open(file, unix.O_RDWR|unix.O_CREAT|unix.O_CLOEXEC|unix.O_NOFOLLOW, 0o600)
+		if err != nil {
+			return nil, storeErr(img.ID, "open the image's lock file", err)
+		}
+		if err := flock(fd, unix.LOCK_SH); err != nil {
+			unix.Close(fd)
+			return nil, storeErr(img.ID, "lock the image's lock file", err)
+		}
+		// Remove unlinks the file while it holds it: the file this fd
+		// has then is not the lock any more.
+		var held, now unix.Stat_t
+		if unix.Fstat(fd, &held) != nil || unix.Stat(file, &now) != nil || held.Ino != now.Ino || held.Dev != now.Dev {
+			unix.Close(fd)
+			continue
+		}
+		if _, err := os.Stat(s.recordFile(img.ID)); err != nil {
+			// Removed while we waited: our file goes too, if nobody
+			// else has it.
+			if flock(fd, unix.LOCK_EX|unix.LOCK_NB) == nil {
+				os.Remove(file)
+			}
+			unix.Close(fd)
+			ref := img.Name
+			if ref == "" {
+				ref = img.ID
+			}
+			return nil, errorf(ref, NotFound, "the image was removed", "import it again", nil)
+		}
+		var once sync.Once
+		return func() { once.Do(func() { unix.Close(fd) }) }, nil
+	}
+	return nil, storeErr(img.ID, "lock the image's lock file", errors.New("it was replaced 100 times"))
+}
+
+// lockUse takes the exclusive lock of the image id's users, for Remove;
+// InUse if a jail holds it. name is what the error calls the image.
+func (s *Store) lockUse(id, name string) (unlock func(), err error) {
+	fd, err := unix.Open(s.useFile(id), unix.O_RDWR|unix.O_CREAT|unix.O_CLOEXEC|unix.O_NOFOLLOW, 0o600)
+	if err != nil {
+		return nil, storeErr(name, "open the image's lock file", err)
+	}
+	if err := flock(fd, unix.LOCK_EX|unix.LOCK_NB); err != nil {
+		unix.Close(fd)
+		if err == unix.EWOULDBLOCK {
+			return nil, errorf(name, InUse, "is in use by a running jail", "stop it first (warden ls)", nil)
+		}
+		return nil, storeErr(name, "lock the image's lock file", err)
+	}
+	return func() { unix.Close(fd) }, nil
+}
+
+func flock(fd, how int) error {
+	for {
+		err := unix.Flock(fd, how)
+		if err != unix.EINTR {
+			return err
+		}
+	}
 }
 
 // gc removes every layer no image record names. Preconditions: the lock is
@@ -425,7 +516,7 @@ func (s *Store) gc() error {
 		if err := os.Rename(filepath.Join(s.layersDir(), e.Name()), filepath.Join(dir, "layer")); err != nil {
 			return err
 		}
-		if err := unpriv.RemoveAll(dir); err != nil {
+		if err := removeAll(dir); err != nil {
 			return err
 		}
 	}

@@ -4,6 +4,7 @@ import (
 	"archive/tar"
 	"bufio"
 	"bytes"
+	"compress/gzip"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -12,32 +13,18 @@ import (
 	"io"
 	"io/fs"
 	"path/filepath"
-	"sync"
 	"syscall"
 
-	"github.com/apex/log"
-	"github.com/apex/log/handlers/discard"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
-	"github.com/klauspost/compress/gzip"
-	"github.com/klauspost/compress/zstd"
-	"github.com/opencontainers/umoci/oci/layer"
+
+	"github.com/warden-sandbox/warden/sandbox/image/internal/zstd"
 )
-
-var quietUmoci sync.Once
-
-// unpackOptions is umoci's overlay format, as an unprivileged user: see
-// doc.go for what that writes.
-var unpackOptions = &layer.UnpackOptions{OnDiskFormat: layer.OverlayfsRootfs{
-	UserXattr:  true,
-	MapOptions: layer.MapOptions{Rootless: true},
-}}
 
 // unpackLayer unpacks the layer b into dir (an empty directory) and checks
 // b against its digest (when the format gives one) and its uncompressed
 // content against diffID. Whatever it returns, dir may hold part of the
 // layer: the caller removes dir unless the error is nil.
 func unpackLayer(ref, dir string, b blob, diffID string) error {
-	quietUmoci.Do(func() { log.SetHandler(discard.New()) })
 	short := diffID[len("sha256:"):][:12]
 	rc, err := b.open()
 	if err != nil {
@@ -86,7 +73,11 @@ func extractStream(ref, short, dir string, raw *bufio.Reader, diffHash hash.Hash
 	defer ur.Close()
 	tee := io.TeeReader(ur, diffHash)
 	tr := tar.NewReader(tee)
-	te := layer.NewTarExtractor(unpackOptions)
+	x, err := newExtractor(dir)
+	if err != nil {
+		return storeErr(ref, "unpack layer "+short, err)
+	}
+	defer x.close()
 	sc := newScanner()
 	for {
 		h, err := tr.Next()
@@ -98,18 +89,17 @@ func extractStream(ref, short, dir string, raw *bufio.Reader, diffHash hash.Hash
 		}
 		skip, why := sc.check(h)
 		if why != "" {
-			return errorf(ref, Hostile, fmt.Sprintf("layer %s is refused: it %s", short, why),
-				"such an image was built to write outside its root; nothing was imported", nil)
+			return hostile(ref, short, why)
 		}
 		if skip {
 			continue
 		}
-		if h.Typeflag == tar.TypeGNUSparse {
-			h.Typeflag = tar.TypeReg // archive/tar reads sparse files whole
-		}
-		if err := te.UnpackEntry(dir, h, tr); err != nil {
+		if err := x.entry(h, tr); err != nil {
 			return unpackErr(ref, short, h.Name, err)
 		}
+	}
+	if err := x.finish(); err != nil {
+		return unpackErr(ref, short, ".", err)
 	}
 	// The tar's end-of-archive blocks and any padding are part of the
 	// DiffID.
@@ -119,7 +109,16 @@ func extractStream(ref, short, dir string, raw *bufio.Reader, diffHash hash.Hash
 	return nil
 }
 
+func hostile(ref, short, why string) error {
+	return errorf(ref, Hostile, fmt.Sprintf("layer %s is refused: it %s", short, why),
+		"such an image was built to write outside its root; nothing was imported", nil)
+}
+
 func unpackErr(ref, short, name string, err error) error {
+	var h *errHostile
+	if errors.As(err, &h) {
+		return hostile(ref, short, h.why)
+	}
 	what := fmt.Sprintf("unpack %q of layer %s", name, short)
 	for _, e := range []syscall.Errno{syscall.ENOSPC, syscall.EDQUOT, syscall.EROFS, syscall.EIO, syscall.EACCES, syscall.EPERM} {
 		if errors.Is(err, e) {
@@ -131,18 +130,15 @@ func unpackErr(ref, short, name string, err error) error {
 	return errorf(ref, BadFormat, what, "the image has an entry warden cannot unpack; nothing was imported", err)
 }
 
-// decompress returns the tar stream of a layer blob.
+// decompress returns the tar stream of a layer blob: gzip (the standard
+// library's), zstd (Go's own decoder, copied: internal/zstd) or plain.
 func decompress(r *bufio.Reader) (io.ReadCloser, error) {
 	magic, _ := r.Peek(4)
 	switch {
 	case bytes.HasPrefix(magic, []byte{0x1f, 0x8b}):
 		return gzip.NewReader(r)
 	case bytes.Equal(magic, []byte{0x28, 0xb5, 0x2f, 0xfd}):
-		d, err := zstd.NewReader(r, zstd.WithDecoderConcurrency(1))
-		if err != nil {
-			return nil, err
-		}
-		return d.IOReadCloser(), nil
+		return io.NopCloser(zstd.NewReader(r)), nil
 	}
 	return io.NopCloser(r), nil
 }
