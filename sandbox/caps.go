@@ -41,6 +41,9 @@ func resolveCaps(names []string) ([]int, error) {
 	return out, nil
 }
 
+// ParseCaps turns capability names into numbers (OCI process.capabilities).
+func ParseCaps(names []string) ([]int, error) { return resolveCaps(names) }
+
 // CapabilityNames lists the capabilities warden knows, without "CAP_",
 // by number.
 func CapabilityNames() []string {

@@ -34,8 +34,18 @@ func (p *Plan) ExecInfo(cgroup string) ExecInfo {
 // ExecSpec is a command to run in a running jail.
 type ExecSpec struct {
 	Info ExecInfo
-	// Socket is where the jail's supervisor serves its namespaces.
+	// Socket is where the jail's supervisor serves its namespaces; NSPid,
+	// when Socket is "", a process of the jail whose /proc/PID/ns/* warden
+	// may open (an OCI container's process: no supervisor serves them).
 	Socket string
+	NSPid  int
+	// Detach returns once the command runs (oci exec --detach): Result's
+	// PayloadPid names it; it is reparented to whoever reaps warden's
+	// orphans.
+	Detach bool
+	// UID and GID, for an NSPid exec, are the ids the command takes in the
+	// container (OCI process.user).
+	UID, GID int
 	Argv   []string
 	// Env are K=V set on top of the jail's environment; Chdir replaces its
 	// working directory.
@@ -53,7 +63,13 @@ func Exec(s ExecSpec, logw io.Writer) (*Result, error) {
 	if len(s.Argv) == 0 {
 		return nil, Usagef("no command given: use warden exec NAME -- CMD [ARGS...]")
 	}
-	nsfds, err := fetchNamespaces(s.Socket)
+	var nsfds []int
+	var err error
+	if s.Socket != "" {
+		nsfds, err = fetchNamespaces(s.Socket)
+	} else {
+		nsfds, err = openNamespaces(s.NSPid)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -72,6 +88,9 @@ func Exec(s ExecSpec, logw io.Writer) (*Result, error) {
 	if s.Chdir != "" {
 		p.Cwd = s.Chdir
 	}
+	if s.Socket == "" {
+		p.Maps.InsideUID, p.Maps.InsideGID, p.SetIDs = s.UID, s.GID, true
+	}
 	l := &launch{p: p, logw: logw, start: time.Now(), payloadFD: -1, exec: true}
 	l.phase = l.tracer()
 	if err := l.openSync(); err != nil {
@@ -82,7 +101,16 @@ func Exec(s ExecSpec, logw io.Writer) (*Result, error) {
 	l.res = &Result{Ending: EndSignal, Signal: unix.SIGKILL, Limits: map[string]string{}}
 	sigs, stop := takeSignals()
 	defer stop()
-	initProg, err := execProgram(p, l.syncC, nsfds)
+	joins := jailNamespaces
+	if s.Socket == "" {
+		// An OCI container shares namespaces with whoever made it where
+		// its config says so (podman's user namespace, the host's cgroup
+		// namespace): those are warden's own already, and setns(2) into
+		// them fails (one's own user namespace) or needs privilege over
+		// their owner.
+		nsfds, joins = withoutOwn(nsfds)
+	}
+	initProg, err := execProgram(p, l.syncC, nsfds, joins)
 	if err != nil {
 		return nil, err
 	}
@@ -99,7 +127,7 @@ func Exec(s ExecSpec, logw io.Writer) (*Result, error) {
 		defer unix.Close(cgfd)
 	}
 	child := jailprog.New(jailprog.Spec{Init: initProg, Payload: payloadProg, CgroupFD: cgfd,
-		SyncFD: 3 + len(nsfds), Exec: true})
+		SyncFD: 3 + len(nsfds), Exec: true, Detach: s.Detach})
 	if err := l.startChild(child); err != nil {
 		return nil, fmt.Errorf("join the jail: %w", err)
 	}
@@ -111,17 +139,81 @@ func Exec(s ExecSpec, logw io.Writer) (*Result, error) {
 		l.kill()
 		return nil, fmt.Errorf("start: %w", err)
 	}
+	if s.Detach {
+		return l.detached()
+	}
 	return l.supervise(sigs)
+}
+
+// detached waits until the command runs, and returns its pid.
+func (l *launch) detached() (*Result, error) {
+	for {
+		m, err := jailprog.Recv(l.syncP)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			l.kill()
+			return nil, fmt.Errorf("the exec child died before the command ran: %w", err)
+		}
+		switch m.Kind {
+		case jailprog.MsgError:
+			se := l.stageError(m)
+			<-l.done
+			return nil, se
+		case jailprog.MsgStarted:
+			l.started(m)
+			l.res.PayloadPid = l.payloadPid
+			return l.res, nil
+		default:
+			if m.FD >= 0 {
+				unix.Close(m.FD)
+			}
+		}
+	}
+}
+
+// withoutOwn drops (and closes) the namespaces warden is in already.
+func withoutOwn(nsfds []int) ([]int, []nsFile) {
+	var fds []int
+	var joins []nsFile
+	for i, fd := range nsfds {
+		var self, theirs unix.Stat_t
+		if unix.Stat("/proc/self/ns/"+jailNamespaces[i].file, &self) == nil && unix.Fstat(fd, &theirs) == nil &&
+			self.Ino == theirs.Ino && self.Dev == theirs.Dev {
+			unix.Close(fd)
+			continue
+		}
+		fds, joins = append(fds, fd), append(joins, jailNamespaces[i])
+	}
+	return fds, joins
+}
+
+// openNamespaces opens the namespaces of process pid, in jailNamespaces'
+// order.
+func openNamespaces(pid int) ([]int, error) {
+	var fds []int
+	for _, ns := range jailNamespaces {
+		fd, err := unix.Open(fmt.Sprintf("/proc/%d/ns/%s", pid, ns.file), unix.O_RDONLY|unix.O_CLOEXEC, 0)
+		if err != nil {
+			for _, f := range fds {
+				unix.Close(f)
+			}
+			return nil, fmt.Errorf("open the container's %s namespace: %w", ns.file, err)
+		}
+		fds = append(fds, fd)
+	}
+	return fds, nil
 }
 
 // execProgram is the exec child's program: its fds (the jail's namespaces
 // at 3, 4, ..., the sync socket after them), "go", then setns into each
 // namespace, the user namespace first, and the jail's working directory.
-func execProgram(p *Plan, syncFD int, nsfds []int) (*jailprog.Program, error) {
+func execProgram(p *Plan, syncFD int, nsfds []int, joins []nsFile) (*jailprog.Program, error) {
 	b := jailprog.NewBuilder()
 	goBuf := b.NewBuf(16)
 	b.Prologue(syncFD, nsfds, goBuf, true)
-	for i, ns := range jailNamespaces {
+	for i, ns := range joins {
 		b.Context("exec", "", "join the jail's "+ns.file+" namespace (setns)")
 		b.Call(unix.SYS_SETNS, "setns", jailprog.Int(3+i), jailprog.I(uintptr(ns.flag), "CLONE_NEW"+strings.ToUpper(ns.file)))
 	}

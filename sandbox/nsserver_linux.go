@@ -9,13 +9,16 @@ import (
 	"golang.org/x/sys/unix"
 )
 
+// nsFile is a namespace file of /proc/PID/ns and its clone flag.
+type nsFile struct {
+	file string
+	flag int
+}
+
 // jailNamespaces are the namespace files of a jail's init, in the order
 // `warden exec` joins them: the user namespace first, so that the others
 // are joined with its capabilities.
-var jailNamespaces = []struct {
-	file string
-	flag int
-}{
+var jailNamespaces = []nsFile{
 	{"user", unix.CLONE_NEWUSER}, {"mnt", unix.CLONE_NEWNS}, {"pid", unix.CLONE_NEWPID}, {"net", unix.CLONE_NEWNET},
 	{"ipc", unix.CLONE_NEWIPC}, {"uts", unix.CLONE_NEWUTS}, {"cgroup", unix.CLONE_NEWCGROUP},
 }

@@ -68,6 +68,9 @@ type Result struct {
 	Wall    time.Duration
 	// Overlays are the write-sets of the run's overlays, in plan order.
 	Overlays []OverlayResult
+	// PayloadPid is the command's pid (in warden's pid namespace) of a
+	// detached exec.
+	PayloadPid int
 }
 
 // forwarded are the signals warden passes on to the payload. SIGTSTP and

@@ -222,7 +222,7 @@ func (l *launch) started(m jailprog.Message) {
 func (l *launch) stageError(m jailprog.Message) *StageError {
 	stage, path, detail, errno := l.child.Error(m)
 	se := &StageError{Step: stage, Op: detail, Path: path, Errno: errno}
-	if stage == "mount" {
+	if stage == "mount" || path == "" {
 		se.Detail = detail
 	}
 	return se

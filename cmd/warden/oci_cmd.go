@@ -88,6 +88,14 @@ func cmdOCI(args []string, stdout, stderr io.Writer) int {
 		return c.withID(rest, "state", c.state)
 	case "kill":
 		return c.kill(rest)
+	case "exec":
+		return c.exec(rest)
+	case "ps":
+		return c.ps(rest)
+	case "pause", "resume":
+		return c.fail(fmt.Errorf("%s: warden-oci containers have no cgroup of their own to freeze yet", cmd))
+	case "update":
+		return c.fail(fmt.Errorf("update: warden-oci applies no cgroup limits yet"))
 	case "delete":
 		return c.delete(rest)
 	case "list":
@@ -123,23 +131,60 @@ func inUserNS() bool {
 func (c *ociCtx) fail(err error) int {
 	msg := err.Error()
 	fmt.Fprintf(c.stderr, "warden-oci: %s\n", msg)
-	if c.log != "" {
-		if f, ferr := os.OpenFile(c.log, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600); ferr == nil {
-			now := time.Now().Format(time.RFC3339Nano)
-			if c.logFormat == "json" {
-				b, _ := json.Marshal(map[string]string{"level": "error", "msg": msg, "time": now})
-				f.Write(append(b, '\n'))
-			} else {
-				fmt.Fprintf(f, "time=%q level=error msg=%q\n", now, msg)
-			}
-			f.Close()
-		}
-	}
+	c.logf("error", msg)
 	var ue *sandbox.UsageError
 	if errors.As(err, &ue) {
 		return exitWarden
 	}
 	return 1
+}
+
+// logf writes one line to --log (warnings go only there: an engine shows
+// the runtime's stderr as the container's).
+func (c *ociCtx) logf(level, msg string) {
+	if c.log == "" {
+		return
+	}
+	f, err := os.OpenFile(c.log, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
+	if err != nil {
+		return
+	}
+	defer f.Close()
+	now := time.Now().Format(time.RFC3339Nano)
+	if c.logFormat == "json" {
+		b, _ := json.Marshal(map[string]string{"level": level, "msg": msg, "time": now})
+		f.Write(append(b, '\n'))
+		return
+	}
+	fmt.Fprintf(f, "time=%q level=%s msg=%q\n", now, level, msg)
+}
+
+// ps lists the container's processes (host pids), as runc ps --format json.
+func (c *ociCtx) ps(args []string) int {
+	fs := pflag.NewFlagSet("ps", pflag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	format := fs.StringP("format", "f", "table", "")
+	if err := fs.Parse(args); err != nil || fs.NArg() < 1 {
+		return c.fail(sandbox.Usagef("ps: give the container ID"))
+	}
+	st, _, err := c.load(fs.Arg(0))
+	if err != nil {
+		return c.fail(err)
+	}
+	pids := []int{}
+	if st.Status != specs.StateStopped {
+		pids = append([]int{st.Pid}, containerPids(st.Pid)...)
+	}
+	if *format == "json" {
+		b, _ := json.Marshal(pids)
+		fmt.Fprintln(c.stdout, string(b))
+		return 0
+	}
+	fmt.Fprintln(c.stdout, "PID")
+	for _, p := range pids {
+		fmt.Fprintln(c.stdout, p)
+	}
+	return 0
 }
 
 var ociIDRe = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.+-]*$`)
@@ -292,7 +337,11 @@ func (c *ociCtx) build(spec *specs.Spec, bundle, dir, id string) (int, error) {
 		return 0, err
 	}
 	for _, w := range warns {
-		fmt.Fprintf(c.stderr, "warden-oci: warning: %s\n", w)
+		c.logf("warning", w.String())
+	}
+	info, _ := json.Marshal(plan.ExecInfo(""))
+	if err := writeFileAtomic(filepath.Join(dir, execInfoFile), info, 0o600); err != nil {
+		return 0, fmt.Errorf("state: %w", err)
 	}
 	pid, err := sandbox.Create(plan, c.stderr)
 	if err != nil {

@@ -39,6 +39,10 @@ type Spec struct {
 	// Exec says the child is not the jail's init but joins a running jail
 	// (warden exec): it reaps only its payload and kills nothing else.
 	Exec bool
+	// Detach (with Exec): the child exits once the payload runs, without
+	// reaping it; the payload is reparented to whoever reaps warden's
+	// orphans (oci exec --detach: conmon, a shim), which gets its status.
+	Detach bool
 	// ExitStatus makes init exit with the payload's status (its exit
 	// code, or 128+N for a signal), as an OCI container's first process
 	// does for whoever waits for it; otherwise init exits 0 after "exit".
@@ -231,6 +235,9 @@ func (c *Child) main() {
 	c.msg.Pid, c.msg.Marks = int32(pid), c.init.marks
 	c.send(MsgStarted, 0, 0, 0, int(c.payPidfd))
 	syscall.RawSyscall6(unix.SYS_CLOSE, uintptr(c.payPidfd), 0, 0, 0, 0, 0)
+	if c.spec.Detach {
+		exit(0)
+	}
 	if n := c.spec.PassFDs; n > 0 {
 		// The payload has its own copies; init keeps none.
 		syscall.RawSyscall6(unix.SYS_CLOSE_RANGE, 3, uintptr(3+n-1), 0, 0, 0, 0)
