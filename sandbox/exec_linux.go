@@ -46,7 +46,7 @@ type ExecSpec struct {
 	// UID and GID, for an NSPid exec, are the ids the command takes in the
 	// container (OCI process.user).
 	UID, GID int
-	Argv   []string
+	Argv     []string
 	// Env are K=V set on top of the jail's environment; Chdir replaces its
 	// working directory.
 	Env      []string
