@@ -318,6 +318,8 @@ func NewReport(p *Plan, pol PolicyRef, res *Result, runErr error, exitStatus int
 			hints = []string{}
 		}
 		r.Error = &ReportError{Message: runErr.Error(), Hints: hints}
+	case res.Ending == EndContainer:
+		r.Ending.Kind = "created"
 	case res.Ending == EndExit:
 		r.Ending.Kind = string(EndExit)
 		c := res.Code

@@ -39,6 +39,10 @@ const (
 	EndSignal     Ending = "signal"
 	EndTimeout    Ending = "timeout"
 	EndSetupError Ending = "setup-error"
+	// EndContainer: an OCI container's report, taken by `warden oci`,
+	// which does not see the container end (its engine reaps it); the
+	// kind is then the container's status: created, running, stopped.
+	EndContainer Ending = "container"
 )
 
 // Endings detected from the cgroup's events.

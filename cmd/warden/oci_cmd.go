@@ -36,6 +36,9 @@ Commands (runc's command line, for podman, containerd and CRI-O):
   kill ID [SIGNAL] [--all]                signal the container's process (default TERM; a name or number)
   delete [--force] ID                     remove a stopped container (--force: kill it first)
   list                                    the containers under --root
+  exec [--process F] [--detach] [--pid-file F] ID [CMD...]   run a process in a running container
+  ps [--format json] ID                   the container's processes
+  report ID                               warden's run report of the container: what is enforced (docs/report.md)
   features                                what this runtime supports (JSON)
   spec [--rootless] [--bundle DIR]        write a default config.json
 
@@ -100,6 +103,8 @@ func cmdOCI(args []string, stdout, stderr io.Writer) int {
 		return c.delete(rest)
 	case "list":
 		return c.list(rest)
+	case "report":
+		return c.withID(rest, "report", c.report)
 	case "features":
 		return c.features()
 	case "spec":
@@ -347,6 +352,13 @@ func (c *ociCtx) build(spec *specs.Spec, bundle, dir, id string) (int, error) {
 	if err != nil {
 		return 0, err
 	}
+	// warden's own account of what is enforced, as for `warden run`.
+	rep := sandbox.NewReport(plan, sandbox.PolicyRef{Name: "oci", Source: filepath.Join(bundle, "config.json")},
+		&sandbox.Result{Ending: sandbox.EndContainer}, nil, 0, warns)
+	if err := writeFileAtomic(filepath.Join(dir, reportFile), rep.JSON(), 0o600); err != nil {
+		unix.Kill(pid, unix.SIGKILL)
+		return 0, fmt.Errorf("state: %w", err)
+	}
 	start, _ := jails.StartTime(pid)
 	rootfs := spec.Root.Path
 	if !filepath.IsAbs(rootfs) {
@@ -413,6 +425,28 @@ func (c *ociCtx) start(id string) error {
 		}
 	}
 	return os.Remove(fifo)
+}
+
+// reportFile is warden's run report of a container, in its state directory.
+const reportFile = "report.json"
+
+// report prints the container's run report with its current status.
+func (c *ociCtx) report(id string) error {
+	st, dir, err := c.load(id)
+	if err != nil {
+		return err
+	}
+	data, err := os.ReadFile(filepath.Join(dir, reportFile))
+	if err != nil {
+		return fmt.Errorf("container %q: no report: %w", id, err)
+	}
+	var rep sandbox.Report
+	if err := json.Unmarshal(data, &rep); err != nil {
+		return fmt.Errorf("container %q: bad report: %w", id, err)
+	}
+	rep.Ending.Kind = string(st.Status)
+	c.stdout.Write(rep.JSON())
+	return nil
 }
 
 func (c *ociCtx) state(id string) error {

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/warden-sandbox/warden/sandbox/schematest"
 )
 
 // ociBundle makes a bundle: a busybox root file system (Debian's
@@ -161,6 +163,16 @@ func TestOCILifecycle(t *testing.T) {
 	}
 	if out, _ := os.ReadFile(outFile); len(out) != 0 {
 		t.Errorf("the command ran before start: %q", out)
+	}
+	// warden's own report: what is enforced, for the container too.
+	r := oci(t, b, "", "report", id)
+	if errs, err := schematest.Validate("../../docs/report.schema.json", []byte(r.stdout)); err != nil || len(errs) > 0 {
+		t.Errorf("oci report against the schema: %v %v\n%s", err, errs, r.stdout)
+	}
+	for _, want := range []string{`"kind": "created"`, `"name": "pidns"`, "config.json"} {
+		if !strings.Contains(r.stdout, want) {
+			t.Errorf("oci report lacks %s:\n%s", want, r.stdout)
+		}
 	}
 	if r := oci(t, b, "", "start", id); r.code != 0 {
 		t.Fatalf("start: %d %s", r.code, r.stderr)
