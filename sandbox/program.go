@@ -54,8 +54,12 @@ func initProgram(p *Plan, syncFD int) (*jailprog.Program, error) {
 	// Its own process group: job control aimed at warden's group (a
 	// shell's kill -STOP %1) does not stop the jail's init.
 	b.Call(unix.SYS_SETPGID, "setpgid", jailprog.Int(0), jailprog.Int(0))
-	b.Context("hostname", p.Hostname, "sethostname")
-	b.Call(unix.SYS_SETHOSTNAME, "sethostname", b.Str(p.Hostname), jailprog.Int(len(p.Hostname)))
+	if p.Hostname != "" {
+		// (An OCI config without one keeps the name the new UTS
+		// namespace starts with, as runc does.)
+		b.Context("hostname", p.Hostname, "sethostname")
+		b.Call(unix.SYS_SETHOSTNAME, "sethostname", b.Str(p.Hostname), jailprog.Int(len(p.Hostname)))
+	}
 	if p.Cloneflags&syscall.CLONE_NEWNET != 0 {
 		// "lo" of the new network namespace up, with one ioctl instead
 		// of ip(8).

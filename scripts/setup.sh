@@ -4,7 +4,7 @@
 # Idempotent. Needs root for apt and useradd; as a normal user it only checks.
 set -euo pipefail
 
-PKGS=(gcc make file pkg-config libseccomp-dev uidmap passt slirp4netns iproute2 tmux python3 bubblewrap hyperfine procps util-linux time git busybox-static podman runc)
+PKGS=(gcc make file pkg-config libseccomp-dev uidmap passt slirp4netns iproute2 tmux python3 bubblewrap hyperfine procps util-linux time git busybox-static podman runc containerd)
 TEST_USER=${WARDEN_TEST_USER:-wardentest}
 
 missing=()

@@ -52,6 +52,8 @@ if [ "$(id -u)" = 0 ]; then
 	# namespaces, a cgroup2 subtree); they skip as the user and run here.
 	echo "== root-only host tests"
 	WARDEN_AS_ROOT=1 go test -count=1 -exec "$PWD/scripts/as-user.sh" ./sandbox/netns/... ./sandbox/cgroup/...
+	# containerd runs containers as root: warden-oci as its runc binary.
+	WARDEN_AS_ROOT=1 go test -count=1 -tags integration -run '^TestContainerdWithWarden$' -exec "$PWD/scripts/as-user.sh" ./cmd/warden/
 fi
 # Real cgroup v2 limits need controllers this kind of host may not delegate:
 # the VM lane boots a Debian kernel under QEMU and runs the cgroup package
