@@ -44,26 +44,27 @@ func ociMounts(spec *specs.Spec, bundle, rootfs string, p *Plan) ([]mount.Op, []
 			}
 			ops = append(ops, mount.Op{Kind: mount.Bind, Source: filepath.Clean(src), Target: dst, ReadOnly: ro, File: !fi.IsDir()})
 		case m.Type == "proc":
-			ops = append(ops, mount.Op{Kind: mount.Proc, Target: dst})
+			ops = append(ops, mount.Op{Kind: mount.Proc, Target: dst, Source: m.Source})
 		case m.Type == "tmpfs":
 			if dst == "/dev" {
 				devTmpfs = true
 			}
-			ops = append(ops, mount.Op{Kind: mount.Tmpfs, Target: dst, ReadOnly: ro, Data: fsData(m.Options, "mode", "size", "nr_inodes")})
+			ops = append(ops, mount.Op{Kind: mount.Tmpfs, Target: dst, Source: m.Source, ReadOnly: ro, Data: fsData(m.Options, "mode", "size", "nr_inodes")})
 			if dst == "/dev" {
 				ops = append(ops, defaultDevices()...)
 			}
 		case m.Type == "devpts":
-			ops = append(ops, mount.Op{Kind: mount.Devpts, Target: dst, Data: fsData(m.Options, "mode", "ptmxmode")})
+			ops = append(ops, mount.Op{Kind: mount.Devpts, Target: dst, Source: m.Source, Data: fsData(m.Options, "mode", "ptmxmode")})
 		case m.Type == "mqueue":
-			ops = append(ops, mount.Op{Kind: mount.Mqueue, Target: dst, Optional: true})
+			ops = append(ops, mount.Op{Kind: mount.Mqueue, Target: dst, Source: m.Source, Optional: true})
 		case m.Type == "sysfs":
-			if p.Cloneflags&syscall.CLONE_NEWNET != 0 && p.Cloneflags&syscall.CLONE_NEWUSER != 0 {
-				ops = append(ops, mount.Op{Kind: mount.Sysfs, Target: dst, ReadOnly: true, Optional: true})
+			if p.Cloneflags&syscall.CLONE_NEWNET != 0 {
+				ops = append(ops, mount.Op{Kind: mount.Sysfs, Target: dst, Source: m.Source, ReadOnly: true, Optional: true})
 			} else {
-				// A new sysfs needs a network namespace the container's
-				// user namespace owns: the host's, read-only, instead
-				// (as runc and podman do).
+				// A new sysfs needs a network namespace of the container's
+				// own (a joined one, podman's, belongs to another user
+				// namespace): the host's, read-only, instead (as runc and
+				// podman do).
 				ops = append(ops, mount.Op{Kind: mount.Bind, Source: "/sys", Target: dst, ReadOnly: true, Optional: true})
 			}
 		case m.Type == "cgroup" || m.Type == "cgroup2":

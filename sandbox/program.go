@@ -54,9 +54,8 @@ func initProgram(p *Plan, syncFD int) (*jailprog.Program, error) {
 	// Its own process group: job control aimed at warden's group (a
 	// shell's kill -STOP %1) does not stop the jail's init.
 	b.Call(unix.SYS_SETPGID, "setpgid", jailprog.Int(0), jailprog.Int(0))
-	if p.Hostname != "" {
-		// (An OCI config without one keeps the name the new UTS
-		// namespace starts with, as runc does.)
+	if p.Cloneflags&unix.CLONE_NEWUTS != 0 {
+		// (An OCI config's "" too, as runc sets it.)
 		b.Context("hostname", p.Hostname, "sethostname")
 		b.Call(unix.SYS_SETHOSTNAME, "sethostname", b.Str(p.Hostname), jailprog.Int(len(p.Hostname)))
 	}

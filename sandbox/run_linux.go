@@ -470,6 +470,10 @@ func (l *launch) configure() error {
 	if p.Cloneflags&unix.CLONE_NEWUSER == 0 {
 		// No user namespace of its own (an OCI container created by an
 		// engine that made one already): no maps to write.
+	} else if p.Maps.Ranges && os.Geteuid() == 0 {
+		// Root (or root of an engine's user namespace, an OCI runtime's
+		// caller) writes any map itself, as runc does.
+		err = userns.WritePrivileged(l.pid, p.Maps)
 	} else if p.Maps.Ranges {
 		var h userns.Helpers
 		if h, err = userns.FindHelpers(); err == nil {

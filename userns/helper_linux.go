@@ -66,7 +66,15 @@ func run(bin string, pid int, maps []IDMap) error {
 // of pid itself: uid_map, "deny" to setgroups, then gid_map. An unprivileged
 // writer may map only its own ids and must deny setgroups(2) before it
 // writes gid_map (user_namespaces(7)). The process must be waiting.
-func WriteDirect(pid int, m Maps) error {
+func WriteDirect(pid int, m Maps) error { return writeMaps(pid, m, true) }
+
+// WritePrivileged writes maps of any shape, as only a caller with
+// CAP_SETUID and CAP_SETGID over the namespace's parent may (root, or root
+// of an engine's user namespace with ids mapped there), and leaves
+// setgroups(2) allowed.
+func WritePrivileged(pid int, m Maps) error { return writeMaps(pid, m, false) }
+
+func writeMaps(pid int, m Maps, denySetgroups bool) error {
 	dir := "/proc/" + strconv.Itoa(pid) + "/"
 	lines := func(maps []IDMap) string {
 		var b strings.Builder
@@ -75,9 +83,11 @@ func WriteDirect(pid int, m Maps) error {
 		}
 		return b.String()
 	}
-	for _, f := range []struct{ name, data string }{
-		{"uid_map", lines(m.UID)}, {"setgroups", "deny"}, {"gid_map", lines(m.GID)},
-	} {
+	files := []struct{ name, data string }{{"uid_map", lines(m.UID)}, {"setgroups", "deny"}, {"gid_map", lines(m.GID)}}
+	if !denySetgroups {
+		files = append(files[:1], files[2])
+	}
+	for _, f := range files {
 		if err := os.WriteFile(dir+f.name, []byte(f.data), 0); err != nil {
 			return fmt.Errorf("write %s: %w", f.name, err)
 		}

@@ -607,9 +607,37 @@ func (c *ociCtx) delete(args []string) int {
 }
 
 func (c *ociCtx) list(args []string) int {
+	fs := pflag.NewFlagSet("list", pflag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	format := fs.StringP("format", "f", "table", "")
+	quiet := fs.BoolP("quiet", "q", false, "")
+	if err := fs.Parse(args); err != nil {
+		return c.fail(sandbox.Usagef("list: %v", err))
+	}
 	ents, err := os.ReadDir(c.root)
 	if err != nil && !errors.Is(err, os.ErrNotExist) {
 		return c.fail(err)
+	}
+	if *format == "json" || *quiet {
+		var all []map[string]any
+		for _, e := range ents {
+			if st, _, err := c.load(e.Name()); err == nil {
+				if *quiet {
+					fmt.Fprintln(c.stdout, st.ID)
+					continue
+				}
+				all = append(all, map[string]any{"ociVersion": st.Version, "id": st.ID, "pid": st.Pid, "status": st.Status,
+					"bundle": st.Bundle, "rootfs": st.Rootfs, "created": st.Created.Format(time.RFC3339Nano), "owner": st.Owner})
+			}
+		}
+		if !*quiet {
+			b, _ := json.Marshal(all)
+			if all == nil {
+				b = []byte("[]")
+			}
+			fmt.Fprintln(c.stdout, string(b))
+		}
+		return 0
 	}
 	fmt.Fprintf(c.stdout, "%-20s %-8s %-8s %-40s %s\n", "ID", "PID", "STATUS", "BUNDLE", "CREATED")
 	for _, e := range ents {

@@ -249,6 +249,10 @@ func (c *mountCompiler) op(o mount.Op, src int) {
 	case mount.Tmpfs, mount.Proc, mount.Sysfs, mount.Devpts, mount.Mqueue:
 		fstype := map[mount.Kind]string{mount.Tmpfs: "tmpfs", mount.Proc: "proc", mount.Sysfs: "sysfs", mount.Devpts: "devpts", mount.Mqueue: "mqueue"}[o.Kind]
 		opts := parseData(o.Data)
+		if o.Source != "" {
+			// The name mountinfo shows as the source (an OCI config's).
+			opts["source"] = o.Source
+		}
 		a := attrs(o.ReadOnly || o.Kind == mount.Sysfs, o.Kind != mount.Tmpfs)
 		if o.Kind == mount.Devpts {
 			opts["newinstance"] = ""

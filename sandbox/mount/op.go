@@ -29,8 +29,9 @@ const (
 )
 
 // Op is one step of a mount plan. Targets are absolute paths inside the jail;
-// Sources are absolute host paths (for Bind, DevBind) or the link text (for
-// Symlink).
+// Sources are absolute host paths (for Bind, DevBind), the link text (for
+// Symlink), or the name a new file system shows as its source in mountinfo
+// (Tmpfs, Proc, Sysfs, Devpts, Mqueue; "" for none).
 type Op struct {
 	Kind     Kind   `json:"kind"`
 	Source   string `json:"source,omitempty"`
