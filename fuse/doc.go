@@ -1,0 +1,26 @@
+// Package fuse serves FUSE file systems from outside a jail into a mount
+// inside it. Its one file system so far is a tracing mirror: a host
+// directory ROOT shown in the jail (warden run --trace PATH), which records
+// by path what the jail read, wrote, created, deleted or only stat'ed.
+//
+// The split, and why: the jail's init (in the jail's user and mount
+// namespaces) opens /dev/fuse, mounts it with MountData, and passes the
+// descriptor out by SCM_RIGHTS; the kernel requires the mount to be made in
+// the namespace that opened the device. Warden then calls Serve on it, on the
+// host side, so the server keeps its host view (ROOT, the host ids) and its
+// record out of the jail's reach. The connection ends when the mount goes
+// away (the jail's mount namespace ends) or on Close.
+//
+// It owns: the go-fuse file system (node.go, attr.go, handle.go), confinement
+// of every host-side access to ROOT (sys.go: openat2 RESOLVE_BENEATH with no
+// symlinks for directories, *at calls with AT_SYMLINK_NOFOLLOW / O_NOFOLLOW
+// on the final name), id translation between the jail's maps and the host,
+// the access record and its Report (record.go), and the server's life
+// (server.go).
+//
+// It must never: follow a symlink on the host (the kernel resolves them in
+// the jail's view; the server only returns their text), serve a path outside
+// ROOT, chown new files (they belong to the server's host user), log file
+// contents, create namespaces, mount, or exit.
+// Passthrough (root-only, and blind to reads and writes) is never used.
+package fuse
