@@ -50,6 +50,11 @@ func rootOptions(o *runOpts, opts *sandbox.Options, h *sandbox.Host) error {
 		if err != nil {
 			return err
 		}
+		// Held until warden exits (the jail with it): `warden image rm`
+		// refuses to remove layers a running jail is built on.
+		if _, err := st.Use(img); err != nil {
+			return err
+		}
 		name := img.Name
 		if name == "" {
 			name = o.image

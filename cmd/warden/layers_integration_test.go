@@ -7,10 +7,12 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"sort"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/warden-sandbox/warden/sandbox"
 	"github.com/warden-sandbox/warden/sandbox/image/imagetest"
@@ -269,6 +271,21 @@ func TestImageRun(t *testing.T) {
 			r = e.run(t, nil, "image", "ls")
 			if r.code != 0 || !strings.Contains(r.stdout, "busybox:latest") {
 				t.Errorf("image ls: %d\n%s%s", r.code, r.stdout, r.stderr)
+			}
+			// A running jail's image cannot be removed from under it.
+			bg := exec.Command(wardenBin(t), "run", "--image", "busybox:latest", "--", "sleep", "2")
+			bg.Dir, bg.Env = e.cwd, e.env
+			if err := bg.Start(); err != nil {
+				t.Fatal(err)
+			}
+			time.Sleep(500 * time.Millisecond)
+			r = e.run(t, nil, "image", "rm", "busybox:latest")
+			bg.Wait()
+			if r.code != 125 || !strings.Contains(r.stderr, "in use by a running jail") {
+				t.Errorf("image rm while a jail runs: %d\n%s", r.code, r.stderr)
+			}
+			if r = e.run(t, nil, "image", "rm", "busybox:latest"); r.code != 0 {
+				t.Errorf("image rm after the jail: %d\n%s", r.code, r.stderr)
 			}
 		})
 	}
