@@ -27,6 +27,7 @@ import (
 //	rw-cold   Options{}, a fresh mount for every pass (every access reaches
 //	          the server: the first touch of each file in a run)
 //	ro-cold   Options{ReadOnly: true}, a fresh mount for every pass
+//	plus-cold Options{ReadOnly: true, DirPlus: true}, a fresh mount each pass
 //	ro-warm   Options{ReadOnly: true}, one mount, after one untimed pass (the
 //	          kernel answers from its caches)
 //
@@ -139,7 +140,7 @@ func benchInside(b *testing.B, dir string) {
 		for _, v := range []struct {
 			name string
 			opts Options
-		}{{"rw-cold", Options{}}, {"ro-cold", Options{ReadOnly: true}}} {
+		}{{"rw-cold", Options{}}, {"ro-cold", Options{ReadOnly: true}}, {"plus-cold", Options{ReadOnly: true, DirPlus: true}}} {
 			b.Run(v.name+"/"+w.name, func(b *testing.B) {
 				for range b.N {
 					b.StopTimer()

@@ -294,6 +294,29 @@ func TestClose(t *testing.T) {
 	sameReport(t, s.Accesses(), Report{Read: []string{"A"}})
 }
 
+// A listing is a read of the directory; with DirPlus, also a lookup of each
+// entry.
+func TestDirPlus(t *testing.T) {
+	for _, plus := range []bool{false, true} {
+		t.Run(fmt.Sprint(plus), func(t *testing.T) {
+			root, mnt := t.TempDir(), t.TempDir()
+			writeFiles(t, root, map[string]string{"d/x": "x", "d/y": "y"})
+			j, dev := startJail(t, childSpec{Mnt: mnt, Steps: []string{"ls d"}})
+			s := serveJail(t, dev, root, Options{DirPlus: plus})
+			if out := j.step(); out != "x\ny\n" {
+				t.Errorf("ls: %q", out)
+			}
+			j.wait()
+			waitServer(t, s)
+			want := Report{Read: []string{"d"}}
+			if plus {
+				want.StatOnly = []string{"d/x", "d/y"}
+			}
+			sameReport(t, s.Accesses(), want)
+		})
+	}
+}
+
 // Serve fails cleanly (and closes the device) when ROOT cannot be served.
 func TestServeBadRoot(t *testing.T) {
 	notDir := filepath.Join(t.TempDir(), "file")

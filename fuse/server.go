@@ -40,6 +40,13 @@ type Options struct {
 	// access of each path always is).
 	Timeout time.Duration
 
+	// DirPlus lets the kernel fetch every entry's attributes with a
+	// directory listing (READDIRPLUS). Stat-heavy walks of a cold mount get
+	// several times faster (find -printf %s over 3000 files: ~3x plain
+	// instead of ~12x), but each entry of a listed directory is then
+	// recorded as looked up (stat_only), stat'ed by the jail or not.
+	DirPlus bool
+
 	// Log receives go-fuse's own diagnostics (at warn level). Nil drops
 	// them.
 	Log *slog.Logger
@@ -208,10 +215,9 @@ func mountOptions(opts Options) *gofuse.MountOptions {
 	return &gofuse.MountOptions{
 		MaxWrite:     maxIO,
 		MaxReadAhead: maxIO, // go-fuse caps it at what the kernel offers
-		// Plain READDIR: with READDIRPLUS the kernel would learn every
-		// listed entry's attributes, and a later stat of one would never
-		// reach the server (nor the record).
-		DisableReadDirPlus: true,
+		// Plain READDIR unless asked: with READDIRPLUS the server looks
+		// up every listed entry, whether the jail stats it or not.
+		DisableReadDirPlus: !opts.DirPlus,
 		// security.capability and POSIX ACLs answer "no data" without a
 		// round trip to the host: the kernel asks for the first on every
 		// write, and neither has a meaning in the jail's view.
