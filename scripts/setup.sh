@@ -76,4 +76,10 @@ if [ "${1:-}" = "--test-user" ]; then
 		touch "$f"
 		grep -q "^$TEST_USER:" "$f" || echo "$TEST_USER:300000:65536" >>"$f"
 	done
+	# FUSE mounts in a user namespace (fuse/ tests) need /dev/fuse open to
+	# users, as Debian's udev rules make it (0666); machines without udev
+	# (containers, this project's VMs) leave it 0600.
+	if [ -c /dev/fuse ] && [ "$(stat -c %a /dev/fuse)" != 666 ]; then
+		chmod 0666 /dev/fuse
+	fi
 fi
