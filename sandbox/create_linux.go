@@ -57,6 +57,15 @@ func Create(p *Plan, logw io.Writer) (pid int, err error) {
 			l.kill()
 			return 0, fmt.Errorf("the container's init died during setup: %w", err)
 		}
+		if m.Kind == jailprog.MsgNotify && m.Step == jailprog.NotifyConsole {
+			err := sendConsole(p.Console, m.FD)
+			unix.Close(m.FD)
+			if err != nil {
+				l.kill()
+				return 0, fmt.Errorf("--console-socket %s: %w", p.Console, err)
+			}
+			continue
+		}
 		if m.FD >= 0 {
 			unix.Close(m.FD)
 		}
@@ -70,4 +79,23 @@ func Create(p *Plan, logw io.Writer) (pid int, err error) {
 			return l.pid, nil
 		}
 	}
+}
+
+// sendConsole hands the terminal's master to the engine as runc does: one
+// message on the console socket, the terminal's name as data and the fd by
+// SCM_RIGHTS.
+func sendConsole(path string, fd int) error {
+	s, err := unix.Socket(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(s)
+	if err := unix.Connect(s, &unix.SockaddrUnix{Name: path}); err != nil {
+		return err
+	}
+	name := "/dev/ptmx"
+	if n, err := unix.IoctlGetInt(fd, unix.TIOCGPTN); err == nil {
+		name = fmt.Sprintf("/dev/pts/%d", n)
+	}
+	return unix.Sendmsg(s, []byte(name), unix.UnixRights(fd), nil, 0)
 }

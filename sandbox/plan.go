@@ -158,6 +158,9 @@ type Plan struct {
 	// does not give).
 	JoinNS []NSJoin `json:"-"`
 	SetIDs bool     `json:"-"`
+	// Console, with Gate, is the engine's console socket: the container
+	// gets a terminal of its own, whose master Create sends there.
+	Console string `json:"-"`
 	// Gate, when set, is the state directory of an OCI container: init
 	// builds the jail, says "ready" and waits there, at GateFifo, for
 	// `warden oci start`; it outlives warden and exits with the

@@ -104,6 +104,23 @@ func initProgram(p *Plan, syncFD int) (*jailprog.Program, error) {
 	// /proc/PID/ns/net before "go", which non-dumpable would refuse.
 	b.Context("prctl", "", "PR_SET_DUMPABLE")
 	b.Call(unix.SYS_PRCTL, "prctl", jailprog.I(unix.PR_SET_DUMPABLE, "PR_SET_DUMPABLE"), jailprog.Int(0))
+	if p.Console != "" {
+		// process.terminal: a pseudo-terminal of the container's own
+		// devpts; the payload gets the slave (at ConsoleFD, where its
+		// program finds it), the engine the master (Create sends it to
+		// the console socket).
+		b.Context("console", "/dev/pts/ptmx", "open the container's pseudo-terminal")
+		m := b.Reg()
+		b.Call(unix.SYS_OPENAT, "openat", jailprog.I(atFDCWD, "AT_FDCWD"), b.Str("/dev/pts/ptmx"),
+			jailprog.I(unix.O_RDWR|unix.O_NOCTTY|unix.O_CLOEXEC, "O_RDWR|O_NOCTTY|O_CLOEXEC"), jailprog.Int(0)).Out = m
+		b.Call(unix.SYS_IOCTL, "ioctl", jailprog.R(m), jailprog.I(unix.TIOCSPTLCK, "TIOCSPTLCK"), b.Bytes(make([]byte, 4), "&0"))
+		s := b.Reg()
+		b.Call(unix.SYS_IOCTL, "ioctl", jailprog.R(m), jailprog.I(unix.TIOCGPTPEER, "TIOCGPTPEER"), jailprog.I(unix.O_RDWR|unix.O_NOCTTY, "O_RDWR|O_NOCTTY")).Out = s
+		b.Call(unix.SYS_DUP3, "dup3", jailprog.R(s), jailprog.Int(ConsoleFD), jailprog.Int(0))
+		b.Close(s)
+		b.Notify(m, jailprog.NotifyConsole, "console master")
+		b.Close(m)
+	}
 	if gate >= 0 {
 		// An OCI container after create: built, and waiting for start.
 		// The open for writing blocks until `warden oci start` opens
@@ -120,6 +137,10 @@ func initProgram(p *Plan, syncFD int) (*jailprog.Program, error) {
 }
 
 var nsFlagNames = map[uintptr]string{unix.CLONE_NEWNET: "CLONE_NEWNET", unix.CLONE_NEWIPC: "CLONE_NEWIPC", unix.CLONE_NEWUTS: "CLONE_NEWUTS"}
+
+// ConsoleFD is where init leaves the slave of an OCI container's terminal
+// for the payload (Plan.Console).
+const ConsoleFD = 511
 
 // GateFifo is the start gate of a created OCI container, in its state
 // directory (Plan.Gate).
@@ -147,7 +168,19 @@ func payloadProgram(p *Plan) (*jailprog.Program, error) {
 		// unless it is blocked; the payload blocks it for the call only.
 		b.Call(unix.SYS_RT_SIGPROCMASK, "rt_sigprocmask", jailprog.I(unix.SIG_SETMASK, "SIG_SETMASK"), sigset(syscall.SIGTTOU), jailprog.Null, jailprog.Int(8))
 	}
-	b.Call(unix.SYS_SETPGID, "setpgid", jailprog.Int(0), jailprog.Int(0))
+	if p.Console != "" {
+		// A session of its own, with the container's terminal as its
+		// controlling terminal and as fds 0, 1 and 2.
+		b.Context("console", "", "controlling terminal")
+		b.Call(unix.SYS_SETSID, "setsid")
+		b.Call(unix.SYS_IOCTL, "ioctl", jailprog.Int(ConsoleFD), jailprog.I(unix.TIOCSCTTY, "TIOCSCTTY"), jailprog.Int(0))
+		for fd := 0; fd < 3; fd++ {
+			b.Call(unix.SYS_DUP3, "dup3", jailprog.Int(ConsoleFD), jailprog.Int(fd), jailprog.Int(0))
+		}
+		b.Call(unix.SYS_CLOSE, "close", jailprog.Int(ConsoleFD))
+	} else {
+		b.Call(unix.SYS_SETPGID, "setpgid", jailprog.Int(0), jailprog.Int(0))
+	}
 	if p.Foreground {
 		b.Context("terminal", "", "take the terminal's foreground")
 		r := b.Reg()

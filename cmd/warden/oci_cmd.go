@@ -303,9 +303,10 @@ func (c *ociCtx) create(args []string) int {
 	if err != nil {
 		return c.fail(err)
 	}
-	if spec.Process != nil && spec.Process.Terminal {
-		return c.fail(sandbox.Usagef("create: process.terminal is true, which warden-oci does not support yet (no --console-socket)"))
-	} else if *console != "" {
+	terminal := spec.Process != nil && spec.Process.Terminal
+	if terminal && *console == "" {
+		return c.fail(sandbox.Usagef("create: process.terminal is true: give --console-socket PATH, where the terminal's master is sent"))
+	} else if !terminal && *console != "" {
 		return c.fail(sandbox.Usagef("create: --console-socket needs process.terminal = true in config.json"))
 	}
 	if err := os.MkdirAll(c.root, 0o700); err != nil {
@@ -317,7 +318,7 @@ func (c *ociCtx) create(args []string) int {
 		}
 		return c.fail(fmt.Errorf("state directory: %w", err))
 	}
-	pid, err := c.build(spec, b, dir, id)
+	pid, err := c.build(spec, b, dir, id, *console)
 	if err != nil {
 		os.RemoveAll(dir)
 		return c.fail(err)
@@ -333,7 +334,7 @@ func (c *ociCtx) create(args []string) int {
 }
 
 // build makes the container: the gate, the plan, the jail, the state.
-func (c *ociCtx) build(spec *specs.Spec, bundle, dir, id string) (int, error) {
+func (c *ociCtx) build(spec *specs.Spec, bundle, dir, id, console string) (int, error) {
 	if err := unix.Mkfifo(filepath.Join(dir, sandbox.GateFifo), 0o600); err != nil {
 		return 0, fmt.Errorf("start gate: %w", err)
 	}
@@ -341,6 +342,7 @@ func (c *ociCtx) build(spec *specs.Spec, bundle, dir, id string) (int, error) {
 	if err != nil {
 		return 0, err
 	}
+	plan.Console = console
 	for _, w := range warns {
 		c.logf("warning", w.String())
 	}

@@ -4,6 +4,8 @@ package main
 
 import (
 	"encoding/json"
+	"io"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -11,6 +13,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/warden-sandbox/warden/sandbox/schematest"
 )
@@ -278,5 +282,67 @@ func TestOCIBadConfig(t *testing.T) {
 				t.Errorf("state of a failed create exists")
 			}
 		})
+	}
+}
+
+// TestOCIConsole: process.terminal with --console-socket: one message
+// carries the terminal's master (SCM_RIGHTS), as runc sends it; the
+// container's process has the slave as its controlling terminal and its
+// stdio.
+func TestOCIConsole(t *testing.T) {
+	b := ociBundle(t, []string{"sh", "-c", "tty; test -t 0 && test -t 1 && echo is-a-tty; exit 2"}, func(m map[string]any) {
+		m["process"].(map[string]any)["terminal"] = true
+	})
+	id := "tty" + strconv.Itoa(os.Getpid())
+	sock := filepath.Join(t.TempDir(), "console.sock")
+	ln, err := net.ListenUnix("unix", &net.UnixAddr{Name: sock, Net: "unix"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	master := make(chan *os.File, 1)
+	go func() {
+		c, err := ln.AcceptUnix()
+		if err != nil {
+			master <- nil
+			return
+		}
+		defer c.Close()
+		buf, oob := make([]byte, 128), make([]byte, unix.CmsgSpace(4))
+		_, oobn, _, _, err := c.ReadMsgUnix(buf, oob)
+		if err != nil {
+			master <- nil
+			return
+		}
+		cms, _ := unix.ParseSocketControlMessage(oob[:oobn])
+		if len(cms) != 1 {
+			master <- nil
+			return
+		}
+		fds, _ := unix.ParseUnixRights(&cms[0])
+		if len(fds) != 1 {
+			master <- nil
+			return
+		}
+		master <- os.NewFile(uintptr(fds[0]), "master")
+	}()
+	if r := oci(t, b, "", "create", "--bundle", b, "--console-socket", sock, id); r.code != 0 {
+		t.Fatalf("create: %d %s", r.code, r.stderr)
+	}
+	defer oci(t, b, "", "delete", "--force", id)
+	m := <-master
+	if m == nil {
+		t.Fatal("no terminal master on the console socket")
+	}
+	defer m.Close()
+	if r := oci(t, b, "", "start", id); r.code != 0 {
+		t.Fatalf("start: %d %s", r.code, r.stderr)
+	}
+	out, _ := io.ReadAll(m) // EIO once the slave's last holder is gone
+	if s := strings.ReplaceAll(string(out), "\r", ""); !strings.HasPrefix(s, "/dev/pts/0\n") || !strings.Contains(s, "is-a-tty") {
+		t.Errorf("terminal output %q", out)
+	}
+	if r := oci(t, b, "", "create", "--bundle", b, id+"x"); r.code == 0 || !strings.Contains(r.stderr, "--console-socket") {
+		t.Errorf("terminal without a console socket: %d %s", r.code, r.stderr)
 	}
 }

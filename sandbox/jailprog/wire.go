@@ -67,7 +67,9 @@ const (
 	// NotifyReady: init built the jail and waits at its start gate (an
 	// OCI container after create); no fd.
 	NotifyReady   = 1
-	NotifyOverlay = 2 // + the overlay's index in the plan
+	// NotifyConsole: the master of an OCI container's terminal.
+	NotifyConsole = 3
+	NotifyOverlay = 4 // + the overlay's index in the plan
 )
 
 // StepFork is the Step of an error in init's fork of the payload.
