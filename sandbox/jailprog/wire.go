@@ -66,7 +66,7 @@ const (
 	NotifyListener = 0
 	// NotifyReady: init built the jail and waits at its start gate (an
 	// OCI container after create); no fd.
-	NotifyReady   = 1
+	NotifyReady = 1
 	// NotifyConsole: the master of an OCI container's terminal.
 	NotifyConsole = 3
 	NotifyOverlay = 4 // + the overlay's index in the plan
