@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"github.com/warden-sandbox/warden/sandbox/mount"
+	"github.com/warden-sandbox/warden/userns"
 )
 
 // RootFS is a jail root made of directories instead of the host's view: a
@@ -17,6 +18,13 @@ type RootFS struct {
 	// Source names it for messages and the report ("--rootfs /srv/root",
 	// "image busybox:latest sha256:...").
 	Source string
+}
+
+// RunAs is a uid and gid inside the jail the command runs as, other than
+// the one the ID map makes of the caller (an image's config.User).
+type RunAs struct {
+	UID, GID int
+	Source   string // for messages: "image busybox user 1000"
 }
 
 // OverlayPlan is one overlay of a plan, in the order of the overlay ops: the
@@ -144,6 +152,16 @@ func below(p, dir string) (string, bool) {
 		return p[len(dir):], true
 	}
 	return "", false
+}
+
+// covers says whether id is mapped by one of maps.
+func covers(maps []userns.IDMap, id int) bool {
+	for _, m := range maps {
+		if id >= m.Inside && id < m.Inside+m.Count {
+			return true
+		}
+	}
+	return false
 }
 
 // checkKeep refuses --overlay-keep DIR where it cannot work: no overlay or

@@ -71,6 +71,10 @@ type Options struct {
 	Root *RootFS
 	// RootEnv are an image's environment variables (K=V), under Env.
 	RootEnv []string
+	// RunAs, when set, is who the command runs as inside (needs the
+	// subordinate ids mapped; Resolve warns and runs as the mapped caller
+	// when they are not).
+	RunAs *RunAs
 	// OverlayKeep saves the upper layer of the run's one overlay there.
 	OverlayKeep string
 	// Limits are cgroup limits, applied as LimitsMode says.

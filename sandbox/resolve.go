@@ -92,6 +92,14 @@ func Resolve(o Options, h *Host) (*Plan, []Warning, error) {
 	if p.NetOpts.Mode == netns.ModeSlirp && !p.Maps.Ranges && p.Maps.InsideUID != 0 {
 		return nil, nil, Usagef("--net slirp4netns needs uid 0 mapped in the jail, and the map is your uid only: use --map=auto (your /etc/subuid range) or --as-root, or --net pasta")
 	}
+	if r := o.RunAs; r != nil {
+		if covers(p.Maps.UID, r.UID) && covers(p.Maps.GID, r.GID) {
+			p.Maps.InsideUID, p.Maps.InsideGID, p.SetIDs = r.UID, r.GID, true
+		} else {
+			warns = append(warns, Warning{Loud: true, What: r.Source,
+				Reason: fmt.Sprintf("uid %d gid %d are not mapped in the jail (no subordinate ids: /etc/subuid, newuidmap; see `warden check`): the command runs as uid %d inside", r.UID, r.GID, p.Maps.InsideUID)})
+		}
+	}
 	env, err := resolveEnv(o, h)
 	if err != nil {
 		return nil, nil, err

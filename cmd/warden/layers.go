@@ -7,9 +7,12 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 
 	"github.com/warden-sandbox/warden/sandbox"
 	"github.com/warden-sandbox/warden/sandbox/image"
+	"github.com/warden-sandbox/warden/userns"
 )
 
 func absPath(p, cwd string) string {
@@ -74,7 +77,17 @@ func rootOptions(o *runOpts, opts *sandbox.Options, h *sandbox.Host) error {
 			opts.Chdir = cfg.WorkingDir
 		}
 		if cfg.User != "" && cfg.User != "0" && cfg.User != "root" && cfg.User != "0:0" {
-			o.rootWarnings = append(o.rootWarnings, fmt.Sprintf("image %s asks for user %q, which warden does not switch to yet: the command runs as the jail's root (your own uid outside)", name, cfg.User))
+			uid, gid, ok := imageUser(img.Layers, cfg.User)
+			if !ok {
+				o.rootWarnings = append(o.rootWarnings, fmt.Sprintf("image %s asks for user %q, which is not a number and not in its /etc/passwd: the command runs as the jail's root (your own uid outside)", name, cfg.User))
+			} else if !o.fs.Changed("as-root") {
+				// Another uid of the jail needs your subordinate ids
+				// mapped (Resolve says so when there are none).
+				opts.RunAs = &sandbox.RunAs{UID: uid, GID: gid, Source: "image " + name + " user " + cfg.User}
+				if !o.fs.Changed("map") {
+					opts.Map = userns.ModeAuto
+				}
+			}
 		}
 	default:
 		return nil
@@ -86,6 +99,72 @@ func rootOptions(o *runOpts, opts *sandbox.Options, h *sandbox.Host) error {
 		opts.AsRoot = true
 	}
 	return nil
+}
+
+// imageUser resolves an image config's user ("1000", "1000:100", "app",
+// "app:staff") with the image's /etc/passwd and /etc/group: the newest
+// layer that has the file (a layer's own copy is the whole file).
+func imageUser(layers []string, user string) (uid, gid int, ok bool) {
+	u, g, hasGroup := strings.Cut(user, ":")
+	find := func(file, name string) (int, int, bool) {
+		for _, l := range layers {
+			data, err := os.ReadFile(filepath.Join(l, file))
+			if err != nil {
+				continue
+			}
+			for _, line := range strings.Split(string(data), "\n") {
+				f := strings.Split(line, ":")
+				if len(f) >= 4 && f[0] == name {
+					a, err1 := strconv.Atoi(f[2])
+					b, err2 := strconv.Atoi(f[3])
+					return a, b, err1 == nil && err2 == nil
+				}
+				if len(f) >= 3 && f[0] == name {
+					a, err1 := strconv.Atoi(f[2])
+					return a, -1, err1 == nil
+				}
+			}
+			return 0, 0, false
+		}
+		return 0, 0, false
+	}
+	var err error
+	if uid, err = strconv.Atoi(u); err == nil {
+		gid = uid
+		if _, pg, found := findNumeric(layers, u); found {
+			gid = pg
+		}
+	} else if uid, gid, ok = find("etc/passwd", u); !ok {
+		return 0, 0, false
+	}
+	if hasGroup {
+		if n, err := strconv.Atoi(g); err == nil {
+			gid = n
+		} else if n, _, found := find("etc/group", g); found {
+			gid = n
+		} else {
+			return 0, 0, false
+		}
+	}
+	return uid, gid, uid >= 0 && gid >= 0
+}
+
+// findNumeric finds the passwd entry of a numeric uid, for its group.
+func findNumeric(layers []string, uid string) (int, int, bool) {
+	for _, l := range layers {
+		data, err := os.ReadFile(filepath.Join(l, "etc/passwd"))
+		if err != nil {
+			continue
+		}
+		for _, line := range strings.Split(string(data), "\n") {
+			if f := strings.Split(line, ":"); len(f) >= 4 && f[2] == uid {
+				g, err := strconv.Atoi(f[3])
+				return 0, g, err == nil
+			}
+		}
+		return 0, 0, false
+	}
+	return 0, 0, false
 }
 
 // printDiff prints each overlay's write-set (--diff).

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/warden-sandbox/warden/sandbox"
+	"github.com/warden-sandbox/warden/sandbox/image"
 	"github.com/warden-sandbox/warden/sandbox/image/imagetest"
 	"github.com/warden-sandbox/warden/sandbox/writeset"
 )
@@ -309,6 +310,38 @@ func TestOverlayRefusals(t *testing.T) {
 		r := e.run(t, nil, append(append([]string{"run"}, tc.args...), "--", "true")...)
 		if r.code != 125 || !strings.Contains(r.stderr, tc.want) || strings.Count(r.stderr, "warden: error:") != 1 {
 			t.Errorf("%v: %d, want 125 and %q:\n%s", tc.args, r.code, tc.want, r.stderr)
+		}
+	}
+}
+
+// TestImageUser: an image's config.User runs the command as that user
+// inside (a name from the image's /etc/passwd, or a number), with the
+// caller's subordinate ids mapped; --as-root overrides it.
+func TestImageUser(t *testing.T) {
+	bb, err := os.ReadFile("/bin/busybox")
+	if err != nil {
+		t.Skipf("needs busybox-static: %v", err)
+	}
+	e := newEnv(t)
+	e.env = append(e.env, "XDG_DATA_HOME="+filepath.Join(e.home, ".local/share"))
+	bin := imagetest.File("bin/busybox", string(bb))
+	bin.Mode = 0o755
+	layer := imagetest.Layer{imagetest.Dir("bin"), bin, imagetest.Symlink("bin/sh", "busybox"), imagetest.Symlink("bin/id", "busybox"),
+		imagetest.Dir("etc"), imagetest.File("etc/passwd", "root:x:0:0:root:/root:/bin/sh\napp:x:1000:1001:app:/:/bin/sh\n"),
+		imagetest.File("etc/group", "root:x:0:\napp:x:1001:\n"), imagetest.Dir("tmp")}
+	for _, tc := range []struct{ user, want string }{{"app", "1000 1001"}, {"1000:1001", "1000 1001"}} {
+		ref := filepath.Join(t.TempDir(), "img.tar")
+		if err := imagetest.BuildNamed(ref, imagetest.Docker, "user:"+strings.ReplaceAll(tc.user, ":", "-"), image.Config{Cmd: []string{"sh"}, User: tc.user,
+			Env: []string{"PATH=/bin"}}, layer); err != nil {
+			t.Fatal(err)
+		}
+		r := e.run(t, nil, "run", "--image", ref, "--", "sh", "-c", "echo $(id -u) $(id -g)")
+		if r.code != 0 || strings.TrimSpace(r.stdout) != tc.want {
+			t.Errorf("user %q: %d %q, want %q\n%s", tc.user, r.code, r.stdout, tc.want, r.stderr)
+		}
+		r = e.run(t, nil, "run", "--as-root", "--image", ref, "--", "id", "-u")
+		if r.code != 0 || strings.TrimSpace(r.stdout) != "0" {
+			t.Errorf("--as-root over user %q: %d %q\n%s", tc.user, r.code, r.stdout, r.stderr)
 		}
 	}
 }
