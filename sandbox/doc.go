@@ -25,6 +25,16 @@
 //	6 report ◄─────────────────────────────────────│ "exit": status + rusage, after
 //	                                               │ kill(-1, SIGKILL) and reaping
 //
+// The same pipeline serves three other front ends, each a room of its own:
+//   - layers.go, overlay_linux.go: --overlay, --rootfs and --image become
+//     overlay ops (the layers come from package image, resolved by the
+//     caller); after the run, each overlay's upper layer, handed over by init,
+//     is read into a write-set (package writeset) and saved (--overlay-keep);
+//   - oci.go, oci_mounts.go, create_linux.go: an OCI config.json becomes a
+//     Plan (PlanFromSpec), and Create builds the container and leaves init at
+//     its start gate, outliving warden (`warden oci`);
+//   - exec_linux.go: a command joins a running jail (warden exec, oci exec).
+//
 // The wire messages are listed in jailprog/wire.go. The jail never fails
 // with an error that only went to a log: a failed step travels back as
 // (program, step, errno) and becomes a StageError, the last line the user
