@@ -323,7 +323,7 @@ func (c *Child) forkPayload() (uintptr, syscall.Errno) {
 //go:nosplit
 //go:norace
 //go:nocheckptr
-func (c *Child) send(kind uint32, prog uint32, step, errno int32, fd int) {
+func (c *Child) send(kind uint32, prog uint32, step, errno int32, fd int) syscall.Errno {
 	c.msg.Kind, c.msg.Prog, c.msg.Step, c.msg.Errno = kind, prog, step, errno
 	if fd >= 0 {
 		*c.fdSlot = int32(fd)
@@ -334,7 +334,7 @@ func (c *Child) send(kind uint32, prog uint32, step, errno int32, fd int) {
 	for {
 		_, _, e := syscall.RawSyscall6(unix.SYS_SENDMSG, uintptr(c.spec.SyncFD), uintptr(unsafe.Pointer(&c.hdr)), unix.MSG_NOSIGNAL, 0, 0, 0)
 		if e != syscall.EINTR {
-			return
+			return e
 		}
 	}
 }

@@ -158,7 +158,12 @@ func (im *image) run() (int, syscall.Errno) {
 				if s.reg[0] {
 					fd = int(im.regs[uint8(s.a[0])])
 				}
-				im.child.send(MsgNotify, 1, int32(s.a[1]), 0, fd)
+				e := im.child.send(MsgNotify, 1, int32(s.a[1]), 0, fd)
+				if e != 0 && s.a[1] == NotifyReady {
+					// Nobody heard "ready" (warden oci create died):
+					// waiting at the start gate would wait forever.
+					return i - 1, e
+				}
 			}
 			continue
 		}
