@@ -64,8 +64,11 @@ type ReportNetwork struct {
 	HelperVersion string   `json:"helper_version,omitempty"`
 	HelperPID     int      `json:"helper_pid,omitempty"`
 	Published     []string `json:"published"`
-	DNS           string   `json:"dns,omitempty"`
-	HostLoopback  bool     `json:"host_loopback"`
+	// Forwarder says what forwards the published ports (pasta itself, or
+	// slirp4netns driven by rootlesskit's port driver).
+	Forwarder    string `json:"forwarder,omitempty"`
+	DNS          string `json:"dns,omitempty"`
+	HostLoopback bool   `json:"host_loopback"`
 	// HostLoopbackAddr is where the host's loopback is reached from inside
 	// when HostLoopback is true.
 	HostLoopbackAddr string `json:"host_loopback_addr,omitempty"`
@@ -286,7 +289,8 @@ func NewReport(p *Plan, pol PolicyRef, res *Result, runErr error, exitStatus int
 		}
 		if n := res.Net; n != nil {
 			rn := &ReportNetwork{Mode: string(n.Mode), Helper: n.Helper, HelperVersion: n.Version, HelperPID: n.HelperPID, DNS: n.DNS,
-				HostLoopback: n.HostLoopback, HostLoopbackAddr: n.HostLoopbackAddr, RxBytes: res.NetRx, TxBytes: res.NetTx, Published: []string{}}
+				HostLoopback: n.HostLoopback, HostLoopbackAddr: n.HostLoopbackAddr, RxBytes: res.NetRx, TxBytes: res.NetTx, Published: []string{},
+				Forwarder: n.Forwarder}
 			for _, pp := range n.Published {
 				rn.Published = append(rn.Published, pp.String())
 			}

@@ -177,7 +177,18 @@ func (h *Helper) start(mode Mode, f Features, o Options) error {
 		}
 	}
 	h.info.Published = append([]Port(nil), o.Publish...)
+	if len(o.Publish) > 0 {
+		h.info.Forwarder = forwarder(mode)
+	}
 	return nil
+}
+
+// forwarder names what forwards the published ports, for the report.
+func forwarder(mode Mode) string {
+	if mode == ModeSlirp {
+		return "slirp4netns, told by rootlesskit's slirp4netns port driver (add_hostfwd on its API socket)"
+	}
+	return "pasta's own forwarding (-t/-u)"
 }
 
 // startLocked starts h.cmd from a goroutine locked to its OS thread and

@@ -126,6 +126,10 @@ func TestHelperModes(t *testing.T) {
 			if info.Mode != mode || info.HelperPID == 0 || info.HostLoopback || len(info.Published) != len(o.Publish) {
 				t.Errorf("Info() = %+v", info)
 			}
+			// The report says what forwards the published ports.
+			if want := map[Mode]string{ModePasta: "pasta", ModeSlirp: "rootlesskit"}[mode]; !strings.Contains(info.Forwarder, want) {
+				t.Errorf("Info().Forwarder = %q, want it to name %s", info.Forwarder, want)
+			}
 
 			t.Run("reaches test host", func(t *testing.T) {
 				if out := inJail(t, pid, "dial "+testHost+":8080"); out != "testhost" {

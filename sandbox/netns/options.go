@@ -129,6 +129,8 @@ type Info struct {
 	Version   string `json:"helper_version,omitempty"`
 	HelperPID int    `json:"helper_pid,omitempty"`
 	Published []Port `json:"published,omitempty"`
+	// Forwarder says what forwards the published ports to the jail.
+	Forwarder string `json:"forwarder,omitempty"`
 	// DNS is the nameserver written to the jail's resolv.conf.
 	DNS string `json:"dns,omitempty"`
 	// HostLoopback says whether the host's loopback is reachable, and
