@@ -190,6 +190,8 @@ type ociState struct {
 	Created   time.Time `json:"created"`
 	Owner     string    `json:"owner"`
 	InitStart uint64    `json:"init_start"`
+	// Hooks run later: poststart by start, poststop by delete.
+	Hooks *specs.Hooks `json:"hooks,omitempty"`
 }
 
 func (c *ociCtx) load(id string) (*ociState, string, error) {
@@ -338,7 +340,21 @@ func (c *ociCtx) build(spec *specs.Spec, bundle, dir, id, console string) (int, 
 		rootfs = filepath.Join(bundle, rootfs)
 	}
 	st := ociState{State: specs.State{Version: specs.Version, ID: id, Status: specs.StateCreated, Pid: pid, Bundle: bundle,
-		Annotations: spec.Annotations}, Rootfs: rootfs, Created: time.Now().UTC(), Owner: strconv.Itoa(os.Getuid()), InitStart: start}
+		Annotations: spec.Annotations}, Rootfs: rootfs, Created: time.Now().UTC(), Owner: strconv.Itoa(os.Getuid()), InitStart: start,
+		Hooks: spec.Hooks}
+	if h := spec.Hooks; h != nil {
+		// The container exists and waits at its gate: prestart (kept for
+		// old engines) and createRuntime hooks now; one failing fails
+		// create, and the container goes.
+		err := runHooks("prestart", h.Prestart, &st)
+		if err == nil {
+			err = runHooks("createRuntime", h.CreateRuntime, &st)
+		}
+		if err != nil {
+			unix.Kill(pid, unix.SIGKILL)
+			return 0, err
+		}
+	}
 	data, _ := json.Marshal(&st)
 	if err := writeFileAtomic(filepath.Join(dir, "state.json"), data, 0o600); err != nil {
 		unix.Kill(pid, unix.SIGKILL)
@@ -397,7 +413,18 @@ func (c *ociCtx) start(id string) error {
 			return errors.New("the container's init did not pass its start gate in 10 s")
 		}
 	}
-	return os.Remove(fifo)
+	if err := os.Remove(fifo); err != nil {
+		return err
+	}
+	if st.Hooks != nil && len(st.Hooks.Poststart) > 0 {
+		// A failing poststart hook is a warning: the container runs.
+		st.Status = specs.StateRunning
+		if err := runHooks("poststart", st.Hooks.Poststart, st, true); err != nil {
+			fmt.Fprintf(c.stderr, "warden-oci: warning: %v\n", err)
+			c.logf("warning", err.Error())
+		}
+	}
+	return nil
 }
 
 // reportFile is warden's run report of a container, in its state directory.

@@ -268,8 +268,11 @@ func TestOCIBadConfig(t *testing.T) {
 			m["mounts"] = append(m["mounts"].([]any), map[string]any{"destination": "/../../etc/evil", "type": "tmpfs", "source": "tmpfs"})
 		}, "without \"..\""},
 		{"hooks", func(m map[string]any) {
-			m["hooks"] = map[string]any{"prestart": []any{map[string]any{"path": "/bin/true"}}}
-		}, "hooks"},
+			m["hooks"] = map[string]any{"createContainer": []any{map[string]any{"path": "/bin/true"}}}
+		}, "hooks.createContainer"},
+		{"failing-hook", func(m map[string]any) {
+			m["hooks"] = map[string]any{"createRuntime": []any{map[string]any{"path": "/bin/sh", "args": []any{"sh", "-c", "echo no-go; exit 3"}}}}
+		}, "createRuntime hook 0 (/bin/sh): exit status 3: no-go"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			b := ociBundle(t, []string{"true"}, tc.edit)
@@ -344,5 +347,51 @@ func TestOCIConsole(t *testing.T) {
 	}
 	if r := oci(t, b, "", "create", "--bundle", b, id+"x"); r.code == 0 || !strings.Contains(r.stderr, "--console-socket") {
 		t.Errorf("terminal without a console socket: %d %s", r.code, r.stderr)
+	}
+}
+
+// TestOCIHooks: prestart and createRuntime run at create, poststart at
+// start, poststop at delete, each in order with the state on stdin.
+func TestOCIHooks(t *testing.T) {
+	log := filepath.Join(t.TempDir(), "hooks.log")
+	hook := func(name string) map[string]any {
+		return map[string]any{"path": "/bin/sh", "args": []any{"sh", "-c", `read s; echo "` + name + ` $s" >> ` + log}, "timeout": 5}
+	}
+	b := ociBundle(t, []string{"true"}, func(m map[string]any) {
+		m["hooks"] = map[string]any{"prestart": []any{hook("prestart")}, "createRuntime": []any{hook("createRuntime")},
+			"poststart": []any{hook("poststart")}, "poststop": []any{hook("poststop")}}
+	})
+	id := "hooks" + strconv.Itoa(os.Getpid())
+	if r := oci(t, b, "", "create", "--bundle", b, id); r.code != 0 {
+		t.Fatalf("create: %d %s", r.code, r.stderr)
+	}
+	_, pid := ociStatus(t, b, id)
+	oci(t, b, "", "start", id)
+	waitStatus(t, b, id, "stopped")
+	if r := oci(t, b, "", "delete", id); r.code != 0 {
+		t.Fatalf("delete: %d %s", r.code, r.stderr)
+	}
+	data, err := os.ReadFile(log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var order []string
+	for _, line := range strings.Split(strings.TrimSpace(string(data)), "\n") {
+		name, state, _ := strings.Cut(line, " ")
+		order = append(order, name)
+		var st struct {
+			ID     string `json:"id"`
+			Pid    int    `json:"pid"`
+			Status string `json:"status"`
+		}
+		if err := json.Unmarshal([]byte(state), &st); err != nil || st.ID != id {
+			t.Errorf("%s hook got state %q: %v", name, state, err)
+		}
+		if name == "prestart" && (st.Pid != pid || st.Status != "created") {
+			t.Errorf("prestart state: pid %d status %s, want %d created", st.Pid, st.Status, pid)
+		}
+	}
+	if got := strings.Join(order, " "); got != "prestart createRuntime poststart poststop" {
+		t.Errorf("hooks ran: %s", got)
 	}
 }

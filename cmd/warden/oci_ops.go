@@ -159,6 +159,15 @@ func (c *ociCtx) delete(args []string) int {
 			time.Sleep(10 * time.Millisecond)
 		}
 	}
+	if st.Hooks != nil && len(st.Hooks.Poststop) > 0 {
+		// After the container is gone, before its state: failures are
+		// warnings (the spec's rule).
+		st.Status = specs.StateStopped
+		if err := runHooks("poststop", st.Hooks.Poststop, st, true); err != nil {
+			fmt.Fprintf(c.stderr, "warden-oci: warning: %v\n", err)
+			c.logf("warning", err.Error())
+		}
+	}
 	if err := os.RemoveAll(dir); err != nil {
 		return c.fail(err)
 	}
