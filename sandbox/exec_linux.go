@@ -46,6 +46,9 @@ type ExecSpec struct {
 	// UID and GID, for an NSPid exec, are the ids the command takes in the
 	// container (OCI process.user).
 	UID, GID int
+	// Console (with Detach) is an engine's console socket: the command
+	// gets a terminal of the container's devpts, the engine its master.
+	Console string
 	Argv     []string
 	// Env are K=V set on top of the jail's environment; Chdir replaces its
 	// working directory.
@@ -90,6 +93,7 @@ func Exec(s ExecSpec, logw io.Writer) (*Result, error) {
 	}
 	if s.Socket == "" {
 		p.Maps.InsideUID, p.Maps.InsideGID, p.SetIDs = s.UID, s.GID, true
+		p.Console = s.Console
 	}
 	l := &launch{p: p, logw: logw, start: time.Now(), payloadFD: -1, exec: true}
 	l.phase = l.tracer()
@@ -165,6 +169,19 @@ func (l *launch) detached() (*Result, error) {
 			l.started(m)
 			l.res.PayloadPid = l.payloadPid
 			return l.res, nil
+		case jailprog.MsgNotify:
+			if m.Step == jailprog.NotifyConsole && m.FD >= 0 {
+				err := sendConsole(l.p.Console, m.FD)
+				unix.Close(m.FD)
+				if err != nil {
+					l.kill()
+					return nil, fmt.Errorf("--console-socket %s: %w", l.p.Console, err)
+				}
+				continue
+			}
+			if m.FD >= 0 {
+				unix.Close(m.FD)
+			}
 		default:
 			if m.FD >= 0 {
 				unix.Close(m.FD)
@@ -220,6 +237,9 @@ func execProgram(p *Plan, syncFD int, nsfds []int, joins []nsFile) (*jailprog.Pr
 	b.Call(unix.SYS_CLOSE_RANGE, "close_range", jailprog.Int(3), jailprog.Int(3+len(nsfds)-1), jailprog.Int(0))
 	b.Context("chdir", p.Cwd, "chdir")
 	b.Call(unix.SYS_CHDIR, "chdir", b.Str(p.Cwd))
+	if p.Console != "" {
+		consoleSteps(b)
+	}
 	// As the jail's init: nothing in the jail may ptrace or read it.
 	b.Context("prctl", "", "PR_SET_DUMPABLE")
 	b.Call(unix.SYS_PRCTL, "prctl", jailprog.I(unix.PR_SET_DUMPABLE, "PR_SET_DUMPABLE"), jailprog.Int(0))

@@ -105,21 +105,7 @@ func initProgram(p *Plan, syncFD int) (*jailprog.Program, error) {
 	b.Context("prctl", "", "PR_SET_DUMPABLE")
 	b.Call(unix.SYS_PRCTL, "prctl", jailprog.I(unix.PR_SET_DUMPABLE, "PR_SET_DUMPABLE"), jailprog.Int(0))
 	if p.Console != "" {
-		// process.terminal: a pseudo-terminal of the container's own
-		// devpts; the payload gets the slave (at ConsoleFD, where its
-		// program finds it), the engine the master (Create sends it to
-		// the console socket).
-		b.Context("console", "/dev/pts/ptmx", "open the container's pseudo-terminal")
-		m := b.Reg()
-		b.Call(unix.SYS_OPENAT, "openat", jailprog.I(atFDCWD, "AT_FDCWD"), b.Str("/dev/pts/ptmx"),
-			jailprog.I(unix.O_RDWR|unix.O_NOCTTY|unix.O_CLOEXEC, "O_RDWR|O_NOCTTY|O_CLOEXEC"), jailprog.Int(0)).Out = m
-		b.Call(unix.SYS_IOCTL, "ioctl", jailprog.R(m), jailprog.I(unix.TIOCSPTLCK, "TIOCSPTLCK"), b.Bytes(make([]byte, 4), "&0"))
-		s := b.Reg()
-		b.Call(unix.SYS_IOCTL, "ioctl", jailprog.R(m), jailprog.I(unix.TIOCGPTPEER, "TIOCGPTPEER"), jailprog.I(unix.O_RDWR|unix.O_NOCTTY, "O_RDWR|O_NOCTTY")).Out = s
-		b.Call(unix.SYS_DUP3, "dup3", jailprog.R(s), jailprog.Int(ConsoleFD), jailprog.Int(0))
-		b.Close(s)
-		b.Notify(m, jailprog.NotifyConsole, "console master")
-		b.Close(m)
+		consoleSteps(b)
 	}
 	if gate >= 0 {
 		// An OCI container after create: built, and waiting for start.
@@ -137,6 +123,23 @@ func initProgram(p *Plan, syncFD int) (*jailprog.Program, error) {
 }
 
 var nsFlagNames = map[uintptr]string{unix.CLONE_NEWNET: "CLONE_NEWNET", unix.CLONE_NEWIPC: "CLONE_NEWIPC", unix.CLONE_NEWUTS: "CLONE_NEWUTS"}
+
+// consoleSteps open a pseudo-terminal of the container's own devpts
+// (process.terminal): the payload gets the slave (at ConsoleFD, where its
+// program finds it), the engine the master (sent to the console socket).
+func consoleSteps(b *jailprog.Builder) {
+	b.Context("console", "/dev/pts/ptmx", "open the container's pseudo-terminal")
+	m := b.Reg()
+	b.Call(unix.SYS_OPENAT, "openat", jailprog.I(atFDCWD, "AT_FDCWD"), b.Str("/dev/pts/ptmx"),
+		jailprog.I(unix.O_RDWR|unix.O_NOCTTY|unix.O_CLOEXEC, "O_RDWR|O_NOCTTY|O_CLOEXEC"), jailprog.Int(0)).Out = m
+	b.Call(unix.SYS_IOCTL, "ioctl", jailprog.R(m), jailprog.I(unix.TIOCSPTLCK, "TIOCSPTLCK"), b.Bytes(make([]byte, 4), "&0"))
+	s := b.Reg()
+	b.Call(unix.SYS_IOCTL, "ioctl", jailprog.R(m), jailprog.I(unix.TIOCGPTPEER, "TIOCGPTPEER"), jailprog.I(unix.O_RDWR|unix.O_NOCTTY, "O_RDWR|O_NOCTTY")).Out = s
+	b.Call(unix.SYS_DUP3, "dup3", jailprog.R(s), jailprog.Int(ConsoleFD), jailprog.Int(0))
+	b.Close(s)
+	b.Notify(m, jailprog.NotifyConsole, "console master")
+	b.Close(m)
+}
 
 // ConsoleFD is where init leaves the slave of an OCI container's terminal
 // for the payload (Plan.Console).

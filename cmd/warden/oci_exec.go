@@ -77,8 +77,11 @@ func (c *ociCtx) exec(args []string) int {
 	if len(proc.Args) == 0 {
 		return c.fail(sandbox.Usagef("exec: no command: give --process FILE or ID CMD..."))
 	}
-	if *tty || proc.Terminal || *console != "" {
-		return c.fail(sandbox.Usagef("exec: a terminal (--tty, process.terminal) is not supported by warden-oci yet"))
+	terminal := *tty || proc.Terminal
+	if terminal && (*console == "" || !*detach) {
+		return c.fail(sandbox.Usagef("exec: a terminal (--tty, process.terminal) needs --console-socket and --detach"))
+	} else if !terminal && *console != "" {
+		return c.fail(sandbox.Usagef("exec: --console-socket needs --tty or process.terminal"))
 	}
 	if *cwd != "" {
 		proc.Cwd = *cwd
@@ -125,7 +128,7 @@ func (c *ociCtx) exec(args []string) int {
 		return c.fail(errors.New("container not running"))
 	}
 	res, err := sandbox.Exec(sandbox.ExecSpec{Info: info, NSPid: pids[0], Argv: proc.Args, Detach: *detach,
-		UID: int(proc.User.UID), GID: int(proc.User.GID)}, c.stderr)
+		UID: int(proc.User.UID), GID: int(proc.User.GID), Console: *console}, c.stderr)
 	if err != nil {
 		return c.fail(err)
 	}

@@ -71,6 +71,10 @@ func TestPodmanWithWarden(t *testing.T) {
 	if r.code != 3 || r.stdout != "hello\n0\nwhiteout-ok\n" {
 		t.Errorf("podman run: %d %q\n%s", r.code, r.stdout, r.stderr)
 	}
+	r = pod("", runArgs("-t", "busybox:latest", "sh", "-c", "tty")...)
+	if r.code != 0 || !strings.HasPrefix(r.stdout, "/dev/pts/0") {
+		t.Errorf("podman run -t: %d %q\n%s", r.code, r.stdout, r.stderr)
+	}
 	r = pod("piped\n", runArgs("-i", "busybox:latest", "cat")...)
 	if r.code != 0 || r.stdout != "piped\n" {
 		t.Errorf("podman run -i: %d %q\n%s", r.code, r.stdout, r.stderr)
@@ -83,6 +87,10 @@ func TestPodmanWithWarden(t *testing.T) {
 	r = pod("", "exec", "w1", "sh", "-c", "ps; exit 4")
 	if r.code != 4 || !strings.Contains(r.stdout, "sleep 300") {
 		t.Errorf("podman exec: %d %q\n%s", r.code, r.stdout, r.stderr)
+	}
+	r = pod("", "exec", "-t", "w1", "sh", "-c", "tty; exit 7")
+	if r.code != 7 || !strings.HasPrefix(r.stdout, "/dev/pts/") {
+		t.Errorf("podman exec -t: %d %q\n%s", r.code, r.stdout, r.stderr)
 	}
 	r = pod("", "stop", "-t", "2", "w1")
 	if r.code != 0 {
