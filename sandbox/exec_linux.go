@@ -49,7 +49,7 @@ type ExecSpec struct {
 	// Console (with Detach) is an engine's console socket: the command
 	// gets a terminal of the container's devpts, the engine its master.
 	Console string
-	Argv     []string
+	Argv    []string
 	// Env are K=V set on top of the jail's environment; Chdir replaces its
 	// working directory.
 	Env      []string
