@@ -1,6 +1,7 @@
 package sandbox
 
 import (
+	"io/fs"
 	"strings"
 	"testing"
 
@@ -130,5 +131,46 @@ func TestCheckOverlays(t *testing.T) {
 	}
 	if err := checkOverlays(&Plan{}, "4.0", some); err != nil {
 		t.Errorf("no overlay: %v", err)
+	}
+}
+
+// TestRootFSNoHostWarnings: a jail with its own root started from /tmp or
+// $HOME says nothing about showing them (it shows neither).
+func TestRootFSNoHostWarnings(t *testing.T) {
+	for _, cwd := range []string{"/tmp", "/home/alice"} {
+		h := fakeHost(cwd)
+		stat, lstat := h.Stat, h.Lstat
+		sticky := func(st func(string) (fs.FileInfo, error)) func(string) (fs.FileInfo, error) {
+			return func(p string) (fs.FileInfo, error) {
+				if p == "/tmp" {
+					return fakeInfo{"tmp", fs.ModeDir | fs.ModeSticky | 0o777}, nil
+				}
+				return st(p)
+			}
+		}
+		h.Stat, h.Lstat = sticky(stat), sticky(lstat)
+		eval := h.EvalSymlinks
+		h.EvalSymlinks = func(p string) (string, error) {
+			if p == "/tmp" {
+				return p, nil
+			}
+			return eval(p)
+		}
+		_, hostWarns, err := Resolve(policyOptions(t, "default", h), h)
+		if err != nil {
+			t.Fatalf("from %s, the host view: %v", cwd, err)
+		}
+		if len(hostWarns) == 0 {
+			t.Fatalf("from %s: the host view gives no warning, so the test proves nothing", cwd)
+		}
+		o := policyOptions(t, "default", h)
+		o.Root = &RootFS{Layers: []string{"/srv/l1"}, Source: "--rootfs /srv/l1"}
+		_, warns, err := Resolve(o, h)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(warns) != 0 {
+			t.Errorf("from %s, with a root of its own: %v", cwd, warns)
+		}
 	}
 }

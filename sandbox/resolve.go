@@ -115,10 +115,15 @@ func Resolve(o Options, h *Host) (*Plan, []Warning, error) {
 	if p.Caps, err = resolveCaps(o.CapAdd); err != nil {
 		return nil, nil, err
 	}
-	o, sw := guardSharedDirs(o, h)
-	warns = append(warns, sw...)
-	o, hw := guardHome(o, h)
-	warns = append(warns, hw...)
+	if o.Root == nil {
+		// (A jail with a root of its own shows neither the current
+		// directory nor $HOME: nothing to guard, nothing to say.)
+		var sw, hw []Warning
+		o, sw = guardSharedDirs(o, h)
+		warns = append(warns, sw...)
+		o, hw = guardHome(o, h)
+		warns = append(warns, hw...)
+	}
 	ops, cwd, err := resolveMounts(o, h)
 	if err != nil {
 		return nil, nil, err
