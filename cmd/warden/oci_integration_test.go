@@ -237,7 +237,8 @@ func TestOCIKill(t *testing.T) {
 			t.Errorf("init %d still there after delete", pid)
 		}
 	}
-	b := ociBundle(t, []string{"sleep", "60"}, nil)
+	// A duration no other test uses: findProc looks at every process.
+	b := ociBundle(t, []string{"sleep", "6017"}, nil)
 	id := "killf" + strconv.Itoa(os.Getpid())
 	oci(t, b, "", "create", "--bundle", b, id)
 	_, pid := ociStatus(t, b, id)
@@ -249,7 +250,7 @@ func TestOCIKill(t *testing.T) {
 	if running(pid) {
 		t.Errorf("init %d alive after delete --force", pid)
 	}
-	if procs := findProc(t, "sleep 60"); len(procs) > 0 {
+	if procs := findProc(t, "sleep 6017"); len(procs) > 0 {
 		t.Errorf("container processes left: %v", procs)
 	}
 }
