@@ -1,6 +1,7 @@
 package sandbox
 
 import (
+	"fmt"
 	"os"
 	"path"
 	"path/filepath"
@@ -9,6 +10,7 @@ import (
 	"syscall"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
 
 	"github.com/warden-sandbox/warden/sandbox/mount"
 )
@@ -78,6 +80,15 @@ func ociMounts(spec *specs.Spec, bundle, rootfs string, p *Plan) ([]mount.Op, []
 	if !devTmpfs {
 		warns = append(warns, Warning{What: "config.json: no tmpfs at /dev", Reason: "the root file system's /dev is used as it is, without the spec's default devices"})
 	}
+	for i, d := range spec.Linux.Devices {
+		op, err := deviceOp(d)
+		if err != nil {
+			return nil, nil, Usagef("config.json: linux.devices[%d]: %v", i, err)
+		}
+		if !slices.ContainsFunc(ops, func(o mount.Op) bool { return o.Target == op.Target }) {
+			ops = append(ops, op)
+		}
+	}
 	for _, mp := range spec.Linux.MaskedPaths {
 		if op, ok := maskOp(rootfs, mp); ok {
 			ops = append(ops, op)
@@ -106,6 +117,24 @@ func defaultDevices() []mount.Op {
 		mount.Op{Kind: mount.Symlink, Source: "/proc/self/fd/1", Target: "/dev/stdout"},
 		mount.Op{Kind: mount.Symlink, Source: "/proc/self/fd/2", Target: "/dev/stderr"},
 	)
+}
+
+// deviceOp shows a config's device: the host's node of the same type and
+// number at the same path, bound (a user namespace cannot make device
+// nodes; podman --device and Kubernetes device plugins name host devices).
+func deviceOp(d specs.LinuxDevice) (mount.Op, error) {
+	if !path.IsAbs(d.Path) || slices.Contains(strings.Split(d.Path, "/"), "..") {
+		return mount.Op{}, fmt.Errorf("path %q must be absolute, without \"..\"", d.Path)
+	}
+	var st unix.Stat_t
+	if err := unix.Stat(d.Path, &st); err != nil {
+		return mount.Op{}, fmt.Errorf("%s is not on the host (%v); warden binds the host's device nodes", d.Path, err)
+	}
+	kind := map[string]uint32{"c": unix.S_IFCHR, "u": unix.S_IFCHR, "b": unix.S_IFBLK}[d.Type]
+	if kind == 0 || st.Mode&unix.S_IFMT != kind || int64(unix.Major(uint64(st.Rdev))) != d.Major || int64(unix.Minor(uint64(st.Rdev))) != d.Minor {
+		return mount.Op{}, fmt.Errorf("%s is %s %d:%d in config.json but not on the host; warden binds the host's device nodes", d.Path, d.Type, d.Major, d.Minor)
+	}
+	return mount.Op{Kind: mount.DevBind, Source: path.Clean(d.Path), Target: path.Clean(d.Path), File: true}, nil
 }
 
 // maskOp hides a masked path: under /proc and /sys the kernel's own
