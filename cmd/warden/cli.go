@@ -146,6 +146,8 @@ type runOpts struct {
 	image               string
 	diff                bool
 	rootWarnings        []string
+	// explaining: policy explain, which changes nothing (no image import).
+	explaining bool
 	// detach (-d) starts a jail that persists; name names it; supervise is
 	// the hidden mode of the supervisor run -d starts.
 	detach          bool

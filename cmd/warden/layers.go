@@ -45,6 +45,11 @@ func rootOptions(o *runOpts, opts *sandbox.Options, h *sandbox.Host) error {
 		if storeErr != nil {
 			return sandbox.Usagef("--image %s: no place for the image store: %v; set $XDG_DATA_HOME", o.image, storeErr)
 		}
+		if o.explaining {
+			if _, err := os.Stat(o.image); err == nil {
+				return sandbox.Usagef("--image %s: explaining changes nothing, so it does not import an image; import it first (warden image import %s) and explain with its name", o.image, o.image)
+			}
+		}
 		st, err := image.Open(storeRoot)
 		if err != nil {
 			return err

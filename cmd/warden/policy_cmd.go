@@ -207,6 +207,7 @@ func findPolicy(ref, cwd string, dirs []string) ([]byte, string, error) {
 // instead of running it.
 func (c policyCmd) explain(args []string) int {
 	fs, o := runFlags()
+	o.explaining = true
 	fs.SetOutput(io.Discard)
 	asTOML := fs.Bool("toml", false, "print the resolved policy as canonical TOML (values of process.env not shown) instead of the plan")
 	asProgram := fs.Bool("program", false, "print the jail program instead of the plan: every system call the jail's init and the command's process make before the command runs, one a line")

@@ -571,3 +571,22 @@ func TestExplainWritesNothing(t *testing.T) {
 		t.Errorf("explain wrote %v", files)
 	}
 }
+
+// TestExplainImportsNothing: explaining with --image PATH changes nothing:
+// it refuses to import, and the image store is not even made.
+func TestExplainImportsNothing(t *testing.T) {
+	hermetic(t)
+	data := t.TempDir()
+	t.Setenv("XDG_DATA_HOME", data)
+	ref := filepath.Join(t.TempDir(), "img.tar")
+	if err := os.WriteFile(ref, []byte("not read"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, _, stderr := runPolicyProbe(explainHost(), hybridProbe, "explain", "default", "--image", ref, "--", "sh")
+	if code != 125 || !strings.Contains(stderr, "does not import") {
+		t.Errorf("explain --image PATH: %d\n%s", code, stderr)
+	}
+	if _, err := os.Stat(filepath.Join(data, "warden")); !os.IsNotExist(err) {
+		t.Errorf("explaining made the image store: %v", err)
+	}
+}
