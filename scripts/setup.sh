@@ -1,11 +1,19 @@
 #!/usr/bin/env bash
 # setup.sh: install what warden's build and tests need on Debian/Ubuntu, and
-# (with --test-user) create the unprivileged test user with subordinate ids.
+# (with --test-user, as scripts/test.sh runs it) also what only the tests use
+# and the unprivileged test user with subordinate ids.
 # Idempotent. Needs root for apt and useradd; as a normal user it only checks.
 set -euo pipefail
 
-PKGS=(gcc make file pkg-config libseccomp-dev uidmap passt slirp4netns iproute2 tmux python3 bubblewrap hyperfine procps util-linux time git busybox-static podman runc containerd)
+PKGS=(gcc make file pkg-config libseccomp-dev uidmap passt slirp4netns iproute2 tmux python3 bubblewrap hyperfine procps util-linux time git busybox-static)
+# What only the tests use (--test-user): container engines that drive
+# warden-oci, with their own runtime. The tests start their own containerd on
+# a private socket: the package's service is not started by this install.
+TEST_PKGS=(podman runc containerd)
 TEST_USER=${WARDEN_TEST_USER:-wardentest}
+if [ "${1:-}" = "--test-user" ]; then
+	PKGS+=("${TEST_PKGS[@]}")
+fi
 
 missing=()
 for p in "${PKGS[@]}"; do
@@ -19,8 +27,19 @@ if ((${#missing[@]})); then
 	fi
 	echo "setup: installing ${missing[*]}"
 	export DEBIAN_FRONTEND=noninteractive
+	# No service starts during the install (containerd's would).
+	norc=""
+	if [ ! -e /usr/sbin/policy-rc.d ]; then
+		printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d && chmod 755 /usr/sbin/policy-rc.d && norc=1
+	fi
+	ok=1
 	apt-get install -y --no-install-recommends "${missing[@]}" >/dev/null ||
-		{ apt-get update >/dev/null && apt-get install -y --no-install-recommends "${missing[@]}" >/dev/null; }
+		{ apt-get update >/dev/null && apt-get install -y --no-install-recommends "${missing[@]}" >/dev/null; } || ok=""
+	[ -z "$norc" ] || rm -f /usr/sbin/policy-rc.d
+	[ -n "$ok" ] || { echo "setup: apt-get install ${missing[*]} failed" >&2; exit 1; }
+	if [[ " ${missing[*]} " == *" containerd "* ]] && command -v systemctl >/dev/null; then
+		systemctl disable containerd >/dev/null 2>&1 || true
+	fi
 fi
 
 # Go: the version go.mod names. Without a Go >= 1.21 (which fetches that
