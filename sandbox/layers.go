@@ -59,32 +59,10 @@ func overlayOps(o Options, size string) ([]mount.Op, error) {
 }
 
 // rootMounts is the view of a jail whose root is o.Root: the root overlay,
-// then warden's own /proc, /dev and /tmp; nothing of the host's.
-func rootMounts(o Options, size string) []mount.Op {
-	ops := []mount.Op{
-		{Kind: mount.Overlay, Lowers: o.Root.Layers, Target: "/", Data: size},
-		{Kind: mount.Proc, Target: "/proc"},
-		{Kind: mount.Remount, Target: "/proc/sys", Optional: true},
-		{Kind: mount.Remount, Target: "/proc/sysrq-trigger", Optional: true},
-		{Kind: mount.Remount, Target: "/proc/irq", Optional: true},
-		{Kind: mount.Remount, Target: "/proc/bus", Optional: true},
-		{Kind: mount.Sysfs, Target: "/sys", ReadOnly: true, Optional: true},
-		{Kind: mount.Tmpfs, Target: "/dev", Data: "mode=0755," + size},
-	}
-	for _, n := range devNodes {
-		ops = append(ops, mount.Op{Kind: mount.DevBind, Source: "/dev/" + n, Target: "/dev/" + n, File: true})
-	}
-	return append(ops,
-		mount.Op{Kind: mount.Devpts, Target: "/dev/pts", Data: "mode=0620,ptmxmode=0666"},
-		mount.Op{Kind: mount.Symlink, Source: "pts/ptmx", Target: "/dev/ptmx"},
-		mount.Op{Kind: mount.Tmpfs, Target: "/dev/shm", Data: "mode=1777," + size},
-		mount.Op{Kind: mount.Mqueue, Target: "/dev/mqueue", Optional: true},
-		mount.Op{Kind: mount.Symlink, Source: "/proc/self/fd", Target: "/dev/fd"},
-		mount.Op{Kind: mount.Symlink, Source: "/proc/self/fd/0", Target: "/dev/stdin"},
-		mount.Op{Kind: mount.Symlink, Source: "/proc/self/fd/1", Target: "/dev/stdout"},
-		mount.Op{Kind: mount.Symlink, Source: "/proc/self/fd/2", Target: "/dev/stderr"},
-		mount.Op{Kind: mount.Tmpfs, Target: "/tmp", Data: "mode=1777," + size},
-	)
+// then warden's own /proc, /sys, /dev and /tmp; nothing of the host's.
+func rootMounts(o Options, h *Host, size string) []mount.Op {
+	root := mount.Op{Kind: mount.Overlay, Lowers: o.Root.Layers, Target: "/", Data: size}
+	return append([]mount.Op{root}, ownMounts(h, size)...)
 }
 
 // rootUserPaths keeps, of the options' own paths, what a jail with its own

@@ -324,7 +324,7 @@ func sizeOption(n int64) string {
 func resolveMounts(o Options, h *Host) ([]mount.Op, string, error) {
 	size := tmpfsSize(o)
 	if o.Root != nil {
-		return resolveUserMounts(rootUserPaths(o), h, rootMounts(o, size), size)
+		return resolveUserMounts(rootUserPaths(o), h, rootMounts(o, h, size), size)
 	}
 	var ops []mount.Op
 	for _, d := range systemDirs {
@@ -344,36 +344,8 @@ func resolveMounts(o Options, h *Host) ([]mount.Op, string, error) {
 			ops = append(ops, mount.Op{Kind: mount.Bind, Source: d, Target: d, ReadOnly: true})
 		}
 	}
+	ops = append(ops, ownMounts(h, size)...)
 	ops = append(ops,
-		mount.Op{Kind: mount.Proc, Target: "/proc"},
-		// The kernel's knobs stay read-only even for the jail's root.
-		mount.Op{Kind: mount.Remount, Target: "/proc/sys", Optional: true},
-		mount.Op{Kind: mount.Remount, Target: "/proc/sysrq-trigger", Optional: true},
-		mount.Op{Kind: mount.Remount, Target: "/proc/irq", Optional: true},
-		mount.Op{Kind: mount.Remount, Target: "/proc/bus", Optional: true},
-		mount.Op{Kind: mount.Sysfs, Target: "/sys", ReadOnly: true, Optional: true},
-		mount.Op{Kind: mount.Tmpfs, Target: "/dev", Data: "mode=0755," + size},
-	)
-	for _, n := range devNodes {
-		ops = append(ops, mount.Op{Kind: mount.DevBind, Source: "/dev/" + n, Target: "/dev/" + n, File: true})
-	}
-	if h.Terminal != "" {
-		// The caller's terminal is the host's devpts node, which the
-		// jail's own devpts does not have: shown as /dev/console (as
-		// bubblewrap does), ttyname(3) and tty(1) find it. It gives the
-		// jail nothing its fds 0-2 do not already give.
-		ops = append(ops, mount.Op{Kind: mount.DevBind, Source: h.Terminal, Target: "/dev/console", File: true, Optional: true})
-	}
-	ops = append(ops,
-		mount.Op{Kind: mount.Devpts, Target: "/dev/pts", Data: "mode=0620,ptmxmode=0666"},
-		mount.Op{Kind: mount.Symlink, Source: "pts/ptmx", Target: "/dev/ptmx"},
-		mount.Op{Kind: mount.Tmpfs, Target: "/dev/shm", Data: "mode=1777," + size},
-		mount.Op{Kind: mount.Mqueue, Target: "/dev/mqueue", Optional: true},
-		mount.Op{Kind: mount.Symlink, Source: "/proc/self/fd", Target: "/dev/fd"},
-		mount.Op{Kind: mount.Symlink, Source: "/proc/self/fd/0", Target: "/dev/stdin"},
-		mount.Op{Kind: mount.Symlink, Source: "/proc/self/fd/1", Target: "/dev/stdout"},
-		mount.Op{Kind: mount.Symlink, Source: "/proc/self/fd/2", Target: "/dev/stderr"},
-		mount.Op{Kind: mount.Tmpfs, Target: "/tmp", Data: "mode=1777," + size},
 		mount.Op{Kind: mount.Tmpfs, Target: "/var/tmp", Data: "mode=1777," + size},
 		mount.Op{Kind: mount.Tmpfs, Target: "/run", Data: "mode=0755," + size},
 	)
@@ -506,6 +478,42 @@ func resolveUserMounts(o Options, h *Host, ops []mount.Op, size string) ([]mount
 		wd = path.Clean(o.Chdir)
 	}
 	return ops, wd, nil
+}
+
+// ownMounts are the file systems every jail has of its own, whatever its
+// root: /proc (its knobs read-only), /sys, a minimal /dev and /tmp.
+func ownMounts(h *Host, size string) []mount.Op {
+	ops := []mount.Op{
+		{Kind: mount.Proc, Target: "/proc"},
+		// The kernel's knobs stay read-only even for the jail's root.
+		{Kind: mount.Remount, Target: "/proc/sys", Optional: true},
+		{Kind: mount.Remount, Target: "/proc/sysrq-trigger", Optional: true},
+		{Kind: mount.Remount, Target: "/proc/irq", Optional: true},
+		{Kind: mount.Remount, Target: "/proc/bus", Optional: true},
+		{Kind: mount.Sysfs, Target: "/sys", ReadOnly: true, Optional: true},
+		{Kind: mount.Tmpfs, Target: "/dev", Data: "mode=0755," + size},
+	}
+	for _, n := range devNodes {
+		ops = append(ops, mount.Op{Kind: mount.DevBind, Source: "/dev/" + n, Target: "/dev/" + n, File: true})
+	}
+	if h.Terminal != "" {
+		// The caller's terminal is the host's devpts node, which the
+		// jail's own devpts does not have: shown as /dev/console (as
+		// bubblewrap does), ttyname(3) and tty(1) find it. It gives the
+		// jail nothing its fds 0-2 do not already give.
+		ops = append(ops, mount.Op{Kind: mount.DevBind, Source: h.Terminal, Target: "/dev/console", File: true, Optional: true})
+	}
+	return append(ops,
+		mount.Op{Kind: mount.Devpts, Target: "/dev/pts", Data: "mode=0620,ptmxmode=0666"},
+		mount.Op{Kind: mount.Symlink, Source: "pts/ptmx", Target: "/dev/ptmx"},
+		mount.Op{Kind: mount.Tmpfs, Target: "/dev/shm", Data: "mode=1777," + size},
+		mount.Op{Kind: mount.Mqueue, Target: "/dev/mqueue", Optional: true},
+		mount.Op{Kind: mount.Symlink, Source: "/proc/self/fd", Target: "/dev/fd"},
+		mount.Op{Kind: mount.Symlink, Source: "/proc/self/fd/0", Target: "/dev/stdin"},
+		mount.Op{Kind: mount.Symlink, Source: "/proc/self/fd/1", Target: "/dev/stdout"},
+		mount.Op{Kind: mount.Symlink, Source: "/proc/self/fd/2", Target: "/dev/stderr"},
+		mount.Op{Kind: mount.Tmpfs, Target: "/tmp", Data: "mode=1777," + size},
+	)
 }
 
 // overlay appends user ops after base, dropping base ops whose target a user
