@@ -21,8 +21,12 @@ import (
 //	                             EOF instead means the parent is gone: exit
 //	2  child → parent  error     a step failed: Prog (0 init, 1 payload), Step,
 //	                             Errno; init exits 1 after it, the payload 127
+//	   child → parent  notify    init (or an exec child) with a terminal: its
+//	                             master (NotifyConsole, SCM_RIGHTS), for the
+//	                             engine's console socket
 //	   child → parent  notify    init, with a start gate: ready (NotifyReady,
-//	                             no fd), then it blocks until `oci start`
+//	                             no fd; if nobody hears it, init exits), then
+//	                             it blocks until `oci start`
 //	   child → parent  notify    init, while it mounts: the tmpfs of each
 //	                             overlay's upper layer (Step: NotifyOverlay+i,
 //	                             the fd by SCM_RIGHTS), for the write-set
@@ -34,7 +38,8 @@ import (
 //	   child → parent  stopped   the payload stopped (Status: the signal)
 //	4  child → parent  exit      the payload ended (Status: wait status,
 //	                             Rusage) and every other process of the jail
-//	                             was killed and reaped; init exits 0
+//	                             was killed and reaped; init exits 0 (an OCI
+//	                             container's: with the payload's status)
 //
 // Every child → parent message is one Message, fixed size, native byte
 // order. After "error" or "exit" the child exits. If the socket closes before
