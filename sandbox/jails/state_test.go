@@ -3,12 +3,14 @@ package jails
 import (
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 )
 
 func TestCheckName(t *testing.T) {
-	for name, ok := range map[string]bool{"svc": true, "a.b_c-1": true, "": false, "../x": false, "-x": false, "a/b": false, "x y": false} {
+	for name, ok := range map[string]bool{"svc": true, "a.b_c-1": true, "": false, "../x": false, "-x": false, "a/b": false, "x y": false, ".x": false, "_x": false, "9": true, "é": false,
+		strings.Repeat("a", 63): true, strings.Repeat("a", 64): false} {
 		if got := CheckName(name) == ""; got != ok {
 			t.Errorf("CheckName(%q) ok = %v, want %v", name, got, ok)
 		}
