@@ -22,6 +22,7 @@ require (
 )
 
 require (
+	github.com/containernetworking/plugins v1.9.1 // indirect
 	github.com/opencontainers/go-digest v1.0.0 // indirect
 	github.com/opencontainers/image-spec v1.1.1 // indirect
 	golang.org/x/sync v0.23.0 // indirect

@@ -1,6 +1,7 @@
 #!/bin/bash
 # bench-net.sh: throughput of a 1 GiB TCP transfer from a test host into a
-# jail under pasta and under slirp4netns, and the time netns.Start adds, all
+# jail under pasta, under slirp4netns and through rootlesskit's builtin port
+# driver (for comparison: warden does not use it), and the time netns.Start adds, all
 # inside a private network namespace (no packet leaves the machine). Runs as
 # root, or as a user with unprivileged user namespaces and a usable
 # /dev/net/tun. The reference line is the same transfer over the bare veth.

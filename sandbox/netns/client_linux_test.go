@@ -20,6 +20,9 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/rootless-containers/rootlesskit/v3/pkg/port/builtin"
+	"github.com/rootless-containers/rootlesskit/v3/pkg/port/builtin/opaque"
 )
 
 const (
@@ -102,6 +105,10 @@ func clientOp(args []string) (string, error) {
 		n, err := io.Copy(io.Discard, c)
 		d := time.Since(start)
 		return fmt.Sprintf("bytes=%d seconds=%.3f gbit_per_s=%.2f", n, d.Seconds(), float64(n)*8/d.Seconds()/1e9), err
+	case "builtin-child": // builtin-child SOCKET READYPIPE: rootlesskit's builtin port driver, child half
+		d := builtin.NewChildDriver(os.Stderr)
+		opaque := map[string]string{opaque.SocketPath: args[1], opaque.ChildReadyPipePath: args[2]}
+		return "", d.RunChildDriver(opaque, make(chan struct{}), "")
 	}
 	return "", fmt.Errorf("unknown client op %q", args[0])
 }
