@@ -167,6 +167,14 @@ func (k *fakeKernel) ReadFile(path string) ([]byte, error) {
 		return []byte("0::" + filepath.Join("/", rel) + "\n"), nil
 	}
 	if filepath.Base(path) == "cgroup.events" {
+		if _, err := os.Stat(filepath.Dir(path)); err != nil {
+			return nil, perr("open", path, syscall.ENOENT)
+		}
+		// frozen follows cgroup.freeze at once (no task to stop here).
+		frozen := "0"
+		if b, err := os.ReadFile(filepath.Join(filepath.Dir(path), "cgroup.freeze")); err == nil && strings.TrimSpace(string(b)) == "1" {
+			frozen = "1"
+		}
 		populated := 0
 		filepath.WalkDir(filepath.Dir(path), func(p string, d fs.DirEntry, err error) error {
 			if err == nil && d.IsDir() && len(k.procsOf(p)) > 0 {
@@ -174,7 +182,7 @@ func (k *fakeKernel) ReadFile(path string) ([]byte, error) {
 			}
 			return nil
 		})
-		return []byte("populated " + strconv.Itoa(populated) + "\nfrozen 0\n"), nil
+		return []byte("populated " + strconv.Itoa(populated) + "\nfrozen " + frozen + "\n"), nil
 	}
 	return os.ReadFile(path)
 }

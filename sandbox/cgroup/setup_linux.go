@@ -264,6 +264,14 @@ func (h *host) build(b *base, l Limits, name string, prior []Failure) (*Leaf, []
 		return leaf, failures
 	}
 	leaf.dir = dir
+	return leaf, append(failures, h.apply(dir, todo)...)
+}
+
+// apply writes settings into the leaf dir and returns the limits that
+// failed, each with its reason and fix. Setup uses it on a new leaf,
+// Leaf.Update on a leaf that exists.
+func (h *host) apply(dir string, todo []setting) []Failure {
+	var failures []Failure
 	for _, s := range todo {
 		path := filepath.Join(dir, s.file)
 		err := h.ops.WriteFile(path, s.value)
@@ -284,7 +292,7 @@ func (h *host) build(b *base, l Limits, name string, prior []Failure) (*Leaf, []
 		}
 		failures = append(failures, Failure{Limit: s.limit, Controller: s.controller, File: path, Reason: reason, Fix: fix, Err: err})
 	}
-	return leaf, failures
+	return failures
 }
 
 // evacuate moves every process of the base cgroup into base/warden-supervisor,
