@@ -12,38 +12,73 @@ import (
 	"github.com/warden-sandbox/warden/sandbox/jailprog"
 )
 
+// Created is a container Create has built, its init waiting at the gate.
+type Created struct {
+	Pid int // init's pid, in warden's pid namespace
+	// Leaf is the container's cgroup (Path() "" for none). It outlives
+	// warden: keep Leaf.Record() in the container's state and Close it, or
+	// Remove it when the container is abandoned.
+	Leaf *cgroup.Leaf
+	// Limits is the state of each limit, as Result.Limits; Warnings what
+	// the report and the log should say about the cgroup.
+	Limits   map[string]string
+	Warnings []Warning
+}
+
 // Create builds the jail of p, an OCI container (p.Gate set), and returns
-// once its init has built everything and waits at the start gate: init's
-// pid (in warden's pid namespace). The jail outlives warden: its init is
-// not tied to warden's life (no PR_SET_PDEATHSIG), it is reparented to
-// whoever reaps warden's orphans (conmon, a containerd shim), and it exits
-// with the payload's status. Nothing supervises it afterwards: `warden oci
-// start`, `kill` and `delete` act on it by pid.
+// once its init has built everything and waits at the start gate. The jail
+// outlives warden: its init is not tied to warden's life (no
+// PR_SET_PDEATHSIG), it is reparented to whoever reaps warden's orphans
+// (conmon, a containerd shim), and it exits with the payload's status.
+// Nothing supervises it afterwards: `warden oci start`, `kill` and `delete`
+// act on it by pid, `pause`, `update` and `delete` on its cgroup leaf.
 //
-// A failed setup is returned as a *StageError, with init gone.
-func Create(p *Plan, logw io.Writer) (pid int, err error) {
+// The leaf, named cgroupName, is made when p asks for limits (then every
+// limit is enforced, or Create fails with the *cgroup.NotEnforcedError) or,
+// in BestEffort mode, when a delegated cgroup2 subtree allows it. init is
+// born in it (CLONE_INTO_CGROUP), and with a leaf jailprog clones init as
+// a copy of warden rather than sharing its memory, so memory.oom.group
+// cannot take warden with the container.
+//
+// A failed setup is returned (a *StageError from init), with init and the
+// leaf gone.
+func Create(p *Plan, cgroupName string, logw io.Writer) (c *Created, err error) {
 	if p.Gate == "" {
-		return 0, bug(errors.New("Create without a start gate"))
-	}
-	if p.LimitsMode != cgroup.Off && len(p.Limits.Requested()) > 0 {
-		return 0, &HintError{Msg: "oci: linux.resources asks for limits " + fmt.Sprint(p.Limits.Requested()) + ", which `warden oci` does not apply yet",
-			Hint: []string{"remove the limits from config.json, or run the command with `warden run --memory ... --pids ...`"}}
+		return nil, bug(errors.New("Create without a start gate"))
 	}
 	l := &launch{p: p, logw: logw, start: time.Now(), payloadFD: -1}
 	l.phase = l.tracer()
 	if err := l.openSync(); err != nil {
-		return 0, err
+		return nil, err
 	}
 	defer l.closeSync()
-	if _, err := l.setupCgroup(); err != nil {
-		return 0, err
+	// Host side, before any namespace, as for `warden run` (setupCgroup).
+	leaf, cwarns, err := cgroup.Setup(p.Limits, p.LimitsMode, cgroupName)
+	if err != nil {
+		return nil, err
+	}
+	l.leaf = leaf
+	defer func() {
+		if err != nil {
+			if rerr := leaf.Remove(); rerr != nil {
+				err = errors.Join(err, fmt.Errorf("remove the container's cgroup: %w", rerr))
+			}
+		}
+	}()
+	c = &Created{Leaf: leaf, Limits: leaf.Applied()}
+	for _, w := range cwarns {
+		c.Warnings = append(c.Warnings, Warning{What: "limit " + w.Limit + " not enforced", Reason: w.Reason + "; " + w.Fix, Loud: true})
+	}
+	if p.LimitsMode == cgroup.BestEffort && leaf.Path() == "" {
+		c.Warnings = append(c.Warnings, Warning{What: "no cgroup of its own",
+			Reason: "config.json names a cgroupsPath, but no delegated cgroup2 subtree could be had here (see `warden check`); the container runs without one: pause, resume and update fail, and there is no cgroup accounting"})
 	}
 	if err := l.startInit(); err != nil {
-		return 0, err
+		return nil, err
 	}
 	if err := l.configure(); err != nil {
 		l.kill()
-		return 0, err
+		return nil, err
 	}
 	// The network helper, if any, lives with warden: an OCI engine brings
 	// its own network (a namespace by path).
@@ -55,14 +90,14 @@ func Create(p *Plan, logw io.Writer) (pid int, err error) {
 		if err != nil {
 			// init is gone without a word (killed).
 			l.kill()
-			return 0, fmt.Errorf("the container's init died during setup: %w", err)
+			return nil, fmt.Errorf("the container's init died during setup: %w", err)
 		}
 		if m.Kind == jailprog.MsgNotify && m.Step == jailprog.NotifyConsole {
 			err := sendConsole(p.Console, m.FD)
 			unix.Close(m.FD)
 			if err != nil {
 				l.kill()
-				return 0, fmt.Errorf("--console-socket %s: %w", p.Console, err)
+				return nil, fmt.Errorf("--console-socket %s: %w", p.Console, err)
 			}
 			continue
 		}
@@ -73,10 +108,11 @@ func Create(p *Plan, logw io.Writer) (pid int, err error) {
 		case m.Kind == jailprog.MsgError:
 			se := l.stageError(m)
 			<-l.done
-			return 0, se
+			return nil, se
 		case m.Kind == jailprog.MsgNotify && m.Step == jailprog.NotifyReady:
 			l.phase("ready at the start gate")
-			return l.pid, nil
+			c.Pid = l.pid
+			return c, nil
 		}
 	}
 }

@@ -87,20 +87,7 @@ func PlanFromSpec(spec *specs.Spec, bundle, stateDir string) (*Plan, []Warning, 
 	if err := ociSeccomp(spec.Linux.Seccomp, p); err != nil {
 		return nil, nil, err
 	}
-	if r := spec.Linux.Resources; r != nil {
-		if r.Memory != nil && r.Memory.Limit != nil && *r.Memory.Limit > 0 {
-			p.Limits.Memory = *r.Memory.Limit
-		}
-		if r.Pids != nil && r.Pids.Limit != nil && *r.Pids.Limit > 0 {
-			p.Limits.Pids = *r.Pids.Limit
-		}
-		if r.CPU != nil && r.CPU.Quota != nil && *r.CPU.Quota > 0 && r.CPU.Period != nil && *r.CPU.Period > 0 {
-			p.Limits.CPUs = float64(*r.CPU.Quota) / float64(*r.CPU.Period)
-		}
-		if len(p.Limits.Requested()) > 0 {
-			p.LimitsMode = cgroup.Required
-		}
-	}
+	ociResources(spec.Linux, p)
 	// prestart, createRuntime, poststart and poststop run in the runtime's
 	// namespaces (cmd/warden: oci_hooks.go); hooks that run inside the
 	// container's namespaces do not yet.

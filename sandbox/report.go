@@ -8,6 +8,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/warden-sandbox/warden/sandbox/cgroup"
 	"github.com/warden-sandbox/warden/sandbox/mount"
 	"github.com/warden-sandbox/warden/sandbox/writeset"
 )
@@ -305,9 +306,7 @@ func NewReport(p *Plan, pol PolicyRef, res *Result, runErr error, exitStatus int
 			r.Overlays = append(r.Overlays, ro)
 		}
 		if c := res.Cgroup; c != nil {
-			r.Usage.Cgroup = map[string]int64{"memory_peak": c.MemoryPeak, "oom": c.OOM, "oom_kill": c.OOMKill,
-				"cpu_usage_usec": c.CPUUsageUsec, "cpu_user_usec": c.CPUUserUsec, "cpu_system_usec": c.CPUSystemUsec,
-				"cpu_throttled_usec": c.ThrottledUsec, "pids_peak": c.PidsPeak, "pids_max_events": c.PidsMaxEvents}
+			r.Usage.Cgroup = CgroupUsage(c)
 		}
 		r.Usage.WallMs = float64(res.Wall) / float64(time.Millisecond)
 		if res.Usage != nil {
@@ -335,6 +334,13 @@ func NewReport(p *Plan, pol PolicyRef, res *Result, runErr error, exitStatus int
 		}
 	}
 	return r
+}
+
+// CgroupUsage is the report's usage.cgroup: a jail cgroup's accounting.
+func CgroupUsage(c *cgroup.Stats) map[string]int64 {
+	return map[string]int64{"memory_peak": c.MemoryPeak, "oom": c.OOM, "oom_kill": c.OOMKill,
+		"cpu_usage_usec": c.CPUUsageUsec, "cpu_user_usec": c.CPUUserUsec, "cpu_system_usec": c.CPUSystemUsec,
+		"cpu_throttled_usec": c.ThrottledUsec, "pids_peak": c.PidsPeak, "pids_max_events": c.PidsMaxEvents}
 }
 
 // JSON renders the report, indented, with a final newline.

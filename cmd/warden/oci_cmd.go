@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -19,6 +20,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/warden-sandbox/warden/sandbox"
+	"github.com/warden-sandbox/warden/sandbox/cgroup"
 	"github.com/warden-sandbox/warden/sandbox/jails"
 )
 
@@ -94,10 +96,12 @@ func cmdOCI(args []string, stdout, stderr io.Writer) int {
 		return c.exec(rest)
 	case "ps":
 		return c.ps(rest)
-	case "pause", "resume":
-		return c.fail(fmt.Errorf("%s: warden-oci containers have no cgroup of their own to freeze yet", cmd))
+	case "pause":
+		return c.withID(rest, "pause", func(id string) error { return c.pause(id, true) })
+	case "resume":
+		return c.withID(rest, "resume", func(id string) error { return c.pause(id, false) })
 	case "update":
-		return c.fail(fmt.Errorf("update: warden-oci applies no cgroup limits yet"))
+		return c.update(rest)
 	case "delete":
 		return c.delete(rest)
 	case "list":
@@ -137,7 +141,10 @@ func (c *ociCtx) fail(err error) int {
 	fmt.Fprintf(c.stderr, "warden-oci: %s\n", msg)
 	c.logf("error", msg)
 	var ue *sandbox.UsageError
-	if errors.As(err, &ue) {
+	var ne *cgroup.NotEnforcedError
+	if errors.As(err, &ue) || errors.As(err, &ne) {
+		// A bad request, or limits this host cannot enforce: warden's own
+		// status (DESIGN.md), as `warden run` exits then.
 		return exitWarden
 	}
 	return 1
@@ -192,7 +199,22 @@ type ociState struct {
 	InitStart uint64    `json:"init_start"`
 	// Hooks run later: poststart by start, poststop by delete.
 	Hooks *specs.Hooks `json:"hooks,omitempty"`
+	// Cgroup is the container's cgroup leaf, for pause, resume, update,
+	// ps and delete; nil when it has none.
+	Cgroup *cgroup.Record `json:"cgroup,omitempty"`
 }
+
+// leaf returns the container's cgroup leaf, or nil when it has none.
+func (st *ociState) leaf() (*cgroup.Leaf, error) {
+	if st.Cgroup == nil || st.Cgroup.Dir == "" {
+		return nil, nil
+	}
+	return cgroup.Reopen(*st.Cgroup)
+}
+
+// statePaused is runc's status of a frozen container (the runtime-spec
+// names only creating, created, running and stopped).
+const statePaused specs.ContainerState = "paused"
 
 func (c *ociCtx) load(id string) (*ociState, string, error) {
 	dir, err := c.dir(id)
@@ -210,11 +232,14 @@ func (c *ociCtx) load(id string) (*ociState, string, error) {
 	if err := json.Unmarshal(b, &st); err != nil {
 		return nil, dir, fmt.Errorf("container %q: bad state file: %w", id, err)
 	}
-	// The status is derived, as runc does: init alive with the gate still
-	// there is created, alive without it running, gone stopped.
+	// The status is derived, as runc does: init alive in a frozen cgroup
+	// is paused, alive with the gate still there created, alive without it
+	// running, gone stopped.
 	switch {
 	case !jails.Alive(st.Pid, st.InitStart) || zombie(st.Pid):
 		st.Status, st.Pid = specs.StateStopped, 0
+	case st.frozen():
+		st.Status = statePaused
 	case fileExists(filepath.Join(dir, sandbox.GateFifo)):
 		st.Status = specs.StateCreated
 	default:
@@ -233,6 +258,12 @@ func zombie(pid int) bool {
 	s := string(b)
 	i := strings.LastIndexByte(s, ')')
 	return i < 0 || i+2 >= len(s) || s[i+2] == 'Z' || s[i+2] == 'X'
+}
+
+// frozen: the container's cgroup says "frozen 1" (pause).
+func (st *ociState) frozen() bool {
+	leaf, err := st.leaf()
+	return err == nil && leaf != nil && leaf.Frozen()
 }
 
 func fileExists(p string) bool { _, err := os.Lstat(p); return err == nil }
@@ -306,7 +337,9 @@ func (c *ociCtx) create(args []string) int {
 	return 0
 }
 
-// build makes the container: the gate, the plan, the jail, the state.
+// build makes the container: the gate, the plan, the jail (and its cgroup
+// leaf), the state. A failure after the jail exists kills it and removes
+// the leaf.
 func (c *ociCtx) build(spec *specs.Spec, bundle, dir, id, console string) (int, error) {
 	if err := unix.Mkfifo(filepath.Join(dir, sandbox.GateFifo), 0o600); err != nil {
 		return 0, fmt.Errorf("start gate: %w", err)
@@ -316,23 +349,35 @@ func (c *ociCtx) build(spec *specs.Spec, bundle, dir, id, console string) (int, 
 		return 0, err
 	}
 	plan.Console = console
+	made, err := sandbox.Create(plan, sandbox.OCICgroupName(id), c.stderr)
+	if err != nil {
+		var ne *cgroup.NotEnforcedError
+		if errors.As(err, &ne) {
+			return 0, ociLimitsRefused{ne}
+		}
+		return 0, err
+	}
+	pid, leaf := made.Pid, made.Leaf
+	abandon := func(err error) (int, error) {
+		unix.Kill(pid, unix.SIGKILL)
+		if rerr := leaf.Remove(); rerr != nil {
+			err = errors.Join(err, fmt.Errorf("remove the container's cgroup: %w", rerr))
+		}
+		return 0, err
+	}
+	warns = append(warns, made.Warnings...)
 	for _, w := range warns {
 		c.logf("warning", w.String())
 	}
-	info, _ := json.Marshal(plan.ExecInfo(""))
+	info, _ := json.Marshal(plan.ExecInfo(leaf.Path()))
 	if err := writeFileAtomic(filepath.Join(dir, execInfoFile), info, 0o600); err != nil {
-		return 0, fmt.Errorf("state: %w", err)
-	}
-	pid, err := sandbox.Create(plan, c.stderr)
-	if err != nil {
-		return 0, err
+		return abandon(fmt.Errorf("state: %w", err))
 	}
 	// warden's own account of what is enforced, as for `warden run`.
 	rep := sandbox.NewReport(plan, sandbox.PolicyRef{Name: "oci", Source: filepath.Join(bundle, "config.json")},
-		&sandbox.Result{Ending: sandbox.EndContainer}, nil, 0, warns)
+		&sandbox.Result{Ending: sandbox.EndContainer, Limits: made.Limits}, nil, 0, warns)
 	if err := writeFileAtomic(filepath.Join(dir, reportFile), rep.JSON(), 0o600); err != nil {
-		unix.Kill(pid, unix.SIGKILL)
-		return 0, fmt.Errorf("state: %w", err)
+		return abandon(fmt.Errorf("state: %w", err))
 	}
 	start, _ := jails.StartTime(pid)
 	rootfs := spec.Root.Path
@@ -342,6 +387,10 @@ func (c *ociCtx) build(spec *specs.Spec, bundle, dir, id, console string) (int, 
 	st := ociState{State: specs.State{Version: specs.Version, ID: id, Status: specs.StateCreated, Pid: pid, Bundle: bundle,
 		Annotations: spec.Annotations}, Rootfs: rootfs, Created: time.Now().UTC(), Owner: strconv.Itoa(os.Getuid()), InitStart: start,
 		Hooks: spec.Hooks}
+	if leaf.Path() != "" {
+		rec := leaf.Record()
+		st.Cgroup = &rec
+	}
 	if h := spec.Hooks; h != nil {
 		// The container exists and waits at its gate: prestart (kept for
 		// old engines) and createRuntime hooks now; one failing fails
@@ -351,17 +400,41 @@ func (c *ociCtx) build(spec *specs.Spec, bundle, dir, id, console string) (int, 
 			err = runHooks("createRuntime", h.CreateRuntime, &st)
 		}
 		if err != nil {
-			unix.Kill(pid, unix.SIGKILL)
-			return 0, err
+			return abandon(err)
 		}
 	}
 	data, _ := json.Marshal(&st)
 	if err := writeFileAtomic(filepath.Join(dir, "state.json"), data, 0o600); err != nil {
-		unix.Kill(pid, unix.SIGKILL)
-		return 0, fmt.Errorf("state: %w", err)
+		return abandon(fmt.Errorf("state: %w", err))
 	}
+	leaf.Close()
 	return pid, nil
 }
+
+// ociLimitsRefused is create's error when this host cannot enforce the
+// limits linux.resources asks for: one line with the limits, why and the
+// first fix (`warden run` prints the fixes as hint lines; an engine shows
+// only the runtime's last line).
+type ociLimitsRefused struct{ ne *cgroup.NotEnforcedError }
+
+func (e ociLimitsRefused) Error() string {
+	var names, reasons []string
+	for _, f := range e.ne.Failures {
+		names = append(names, f.Limit)
+		if !slices.Contains(reasons, f.Reason) {
+			reasons = append(reasons, f.Reason)
+		}
+	}
+	msg := fmt.Sprintf("create: linux.resources asks for limits (%s) that cannot be enforced here: %s", strings.Join(names, ", "), strings.Join(reasons, "; "))
+	// The last hint is `warden run`'s --limits=best-effort, which has no
+	// counterpart here.
+	if h := e.ne.Hints(); len(h) > 1 {
+		msg += "; fix: " + h[0]
+	}
+	return msg
+}
+
+func (e ociLimitsRefused) Unwrap() error { return e.ne }
 
 func readSpec(bundle string) (*specs.Spec, error) {
 	data, err := os.ReadFile(filepath.Join(bundle, "config.json"))
@@ -385,6 +458,8 @@ func (c *ociCtx) start(id string) error {
 		return errors.New("cannot start a container that has stopped")
 	case specs.StateRunning:
 		return errors.New("cannot start an already running container")
+	case statePaused:
+		return errors.New("cannot start a paused container; resume it first")
 	}
 	fifo := filepath.Join(dir, sandbox.GateFifo)
 	fd, err := unix.Open(fifo, unix.O_RDONLY|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
@@ -445,6 +520,16 @@ func (c *ociCtx) report(id string) error {
 		return fmt.Errorf("container %q: bad report: %w", id, err)
 	}
 	rep.Ending.Kind = string(st.Status)
+	// The cgroup's accounting so far; "oom" when the kernel's OOM killer
+	// ended the container (memory.oom.group takes init with the rest).
+	if leaf, err := st.leaf(); err == nil && leaf != nil && leaf.Path() != "" {
+		if cs, err := leaf.Stats(); err == nil {
+			rep.Usage.Cgroup = sandbox.CgroupUsage(&cs)
+		}
+		if st.Status == specs.StateStopped && leaf.Ending() == "oom" {
+			rep.Ending.Kind = "oom"
+		}
+	}
 	c.stdout.Write(rep.JSON())
 	return nil
 }

@@ -47,7 +47,7 @@ func (c *ociCtx) exec(args []string) int {
 	fs.String("process-label", "", "")
 	fs.String("apparmor", "", "")
 	fs.String("cgroup", "", "")
-	fs.Bool("ignore-paused", false, "")
+	fs.Bool("ignore-paused", false, "") // accepted; a paused container is refused anyway
 	if err := fs.Parse(args); err != nil {
 		return c.fail(sandbox.Usagef("exec: %v", err))
 	}
@@ -58,6 +58,10 @@ func (c *ociCtx) exec(args []string) int {
 	st, dir, err := c.load(id)
 	if err != nil {
 		return c.fail(err)
+	}
+	if st.Status == statePaused {
+		// Its process would be born frozen in the container's cgroup.
+		return c.fail(errors.New("cannot exec in a paused container; resume it first"))
 	}
 	if st.Status != specs.StateRunning {
 		return c.fail(errors.New("container not running"))

@@ -21,7 +21,8 @@ import (
 	"github.com/warden-sandbox/warden/sandbox/jails"
 )
 
-// warden oci: what acts on a container after create: kill, delete, list, ps.
+// warden oci: what acts on a container after create: kill, delete, list,
+// ps (pause, resume and update: oci_update.go).
 
 func parseSignal(s string) (syscall.Signal, error) {
 	if n, err := strconv.Atoi(s); err == nil && n > 0 && n < 65 {
@@ -148,8 +149,12 @@ func (c *ociCtx) delete(args []string) int {
 	if err != nil {
 		return c.fail(err)
 	}
+	leaf, err := st.leaf()
+	if err != nil {
+		return c.fail(fmt.Errorf("delete: %w", err))
+	}
 	if st.Status != specs.StateStopped {
-		if !*force && st.Status == specs.StateRunning {
+		if !*force && (st.Status == specs.StateRunning || st.Status == statePaused) {
 			return c.fail(fmt.Errorf("cannot delete container %s that is not stopped: %s; use --force", st.ID, st.Status))
 		}
 		// A created container is deleted as runc does (it never ran);
@@ -166,6 +171,13 @@ func (c *ociCtx) delete(args []string) int {
 		if err := runHooks("poststop", st.Hooks.Poststop, st, true); err != nil {
 			fmt.Fprintf(c.stderr, "warden-oci: warning: %v\n", err)
 			c.logf("warning", err.Error())
+		}
+	}
+	// The cgroup goes before the state: if it cannot be removed, the
+	// state stays and names it, for another delete.
+	if leaf != nil {
+		if err := leaf.Remove(); err != nil {
+			return c.fail(fmt.Errorf("delete: remove the container's cgroup: %w", err))
 		}
 	}
 	if err := os.RemoveAll(dir); err != nil {
@@ -233,6 +245,18 @@ func (c *ociCtx) ps(args []string) int {
 	pids := []int{}
 	if st.Status != specs.StateStopped {
 		pids = append([]int{st.Pid}, containerPids(st.Pid)...)
+		// With a cgroup of its own: what it holds (exec'd processes join
+		// it), warden's init first.
+		if leaf, err := st.leaf(); err == nil && leaf != nil {
+			if in, err := leaf.Procs(); err == nil {
+				pids = []int{st.Pid}
+				for _, p := range in {
+					if p != st.Pid {
+						pids = append(pids, p)
+					}
+				}
+			}
+		}
 	}
 	if *format == "json" {
 		b, _ := json.Marshal(pids)
