@@ -91,7 +91,7 @@ func TestRecordRules(t *testing.T) {
 func TestIDMap(t *testing.T) {
 	m := idMapper{{Inside: 0, Host: 1000, Size: 1}, {Inside: 1, Host: 100000, Size: 65536}}
 	for host, inside := range map[uint32]uint32{1000: 0, 100000: 1, 100009: 10, 0: overflowID, 999: overflowID, 165536: overflowID} {
-		if got := m.toInside(host); got != inside {
+		if got := m.toInside(host, m.uncovered(1000)); got != inside {
 			t.Errorf("toInside(%d) = %d, want %d", host, got, inside)
 		}
 	}
@@ -103,7 +103,19 @@ func TestIDMap(t *testing.T) {
 	if _, ok := m.toHost(65537); ok {
 		t.Error("toHost(65537) mapped")
 	}
-	if got := (idMapper{}).toInside(1234); got != 1234 {
+	if got := (idMapper{}).toInside(1234, overflowID); got != 1234 {
 		t.Errorf("empty map: %d", got)
+	}
+	// A one-id map does not cover 65534, which the kernel then could not
+	// map: ids it does not cover show as the jail user's own.
+	one := idMapper{{Inside: 1001, Host: 1001, Size: 1}}
+	if got := one.uncovered(1001); got != 1001 {
+		t.Errorf("one-id map: uncovered = %d, want 1001", got)
+	}
+	if got := one.toInside(0, one.uncovered(1001)); got != 1001 {
+		t.Errorf("one-id map: toInside(0) = %d, want 1001", got)
+	}
+	if got := m.uncovered(1000); got != overflowID {
+		t.Errorf("range map: uncovered = %d, want %d", got, overflowID)
 	}
 }

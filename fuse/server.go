@@ -27,8 +27,9 @@ type Options struct {
 
 	// UIDMap and GIDMap are the jail's user namespace maps (inside id →
 	// host id), so that the jail sees the files as owned by its own ids:
-	// host owners the maps do not cover show as 65534, and chown to an id
-	// they do not cover fails with EPERM. New files are owned by the
+	// host owners the maps do not cover show as 65534 where the maps cover
+	// 65534, else as the jail user's own (idMapper.uncovered), and chown to
+	// an id they do not cover fails with EPERM. New files are owned by the
 	// server's host user, whoever creates them in the jail. Empty maps
 	// translate nothing (for a server in the mount's own namespace).
 	UIDMap, GIDMap []IDMap
@@ -58,17 +59,20 @@ const maxIO = 1 << 20
 
 // tree is what all nodes of one Server share.
 type tree struct {
-	rootfd    int // O_PATH|O_DIRECTORY of ROOT, for the server's life
-	rootDev   uint64
-	ro        bool
-	uids      idMapper
-	gids      idMapper
-	umask     uint32
-	hostRoot  bool   // the server runs as host root: no set-id bits (perm)
-	fileFlags uint32 // FOPEN_* for files
-	dirFlags  uint32 // FOPEN_* for directories
-	rec       *recorder
-	closed    atomic.Bool // Close was called: refuse all work
+	rootfd  int // O_PATH|O_DIRECTORY of ROOT, for the server's life
+	rootDev uint64
+	ro      bool
+	uids    idMapper
+	gids    idMapper
+	// uidUncovered, gidUncovered: what host ids the maps do not cover
+	// show as (idMapper.uncovered).
+	uidUncovered, gidUncovered uint32
+	umask                      uint32
+	hostRoot                   bool   // the server runs as host root: no set-id bits (perm)
+	fileFlags                  uint32 // FOPEN_* for files
+	dirFlags                   uint32 // FOPEN_* for directories
+	rec                        *recorder
+	closed                     atomic.Bool // Close was called: refuse all work
 }
 
 // refuse says why a change must not be made, if it must not.
@@ -158,14 +162,16 @@ func serve(fd int, root string, opts Options) (*Server, error) {
 		return nil, err
 	}
 	t := &tree{
-		rootfd:   rootfd,
-		rootDev:  unix.Mkdev(st.Dev_major, st.Dev_minor),
-		ro:       opts.ReadOnly,
-		uids:     idMapper(opts.UIDMap),
-		gids:     idMapper(opts.GIDMap),
-		umask:    procUmask(),
-		hostRoot: unix.Geteuid() == 0,
-		rec:      newRecorder(),
+		rootfd:       rootfd,
+		rootDev:      unix.Mkdev(st.Dev_major, st.Dev_minor),
+		ro:           opts.ReadOnly,
+		uids:         idMapper(opts.UIDMap),
+		gids:         idMapper(opts.GIDMap),
+		uidUncovered: idMapper(opts.UIDMap).uncovered(uint32(unix.Geteuid())),
+		gidUncovered: idMapper(opts.GIDMap).uncovered(uint32(unix.Getegid())),
+		umask:        procUmask(),
+		hostRoot:     unix.Geteuid() == 0,
+		rec:          newRecorder(),
 	}
 	if t.ro {
 		// Nothing changes through the mount: keep file and directory

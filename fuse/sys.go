@@ -27,9 +27,9 @@ type IDMap struct {
 type idMapper []IDMap
 
 // toInside translates a host id into the jail's view; ids the map does not
-// cover are shown as the overflow id. An empty map translates nothing (the
+// cover are shown as uncovered. An empty map translates nothing (the
 // server runs in the mount's own user namespace).
-func (m idMapper) toInside(host uint32) uint32 {
+func (m idMapper) toInside(host, uncovered uint32) uint32 {
 	if len(m) == 0 {
 		return host
 	}
@@ -37,6 +37,24 @@ func (m idMapper) toInside(host uint32) uint32 {
 		if host >= e.Host && host-e.Host < e.Size {
 			return e.Inside + (host - e.Host)
 		}
+	}
+	return uncovered
+}
+
+// uncovered is what the jail sees as the owner (or group) of a file whose
+// host id the map does not cover: the overflow id when the map covers it
+// (a range of subordinate ids), else self, the server's own host id,
+// inside. The kernel must be able to map every id the server reports: it
+// refuses to delete a file (EOVERFLOW), and to create in a directory, whose
+// owner or group it cannot, and under a one-id map 65534 is not mapped.
+// Showing such files as the jail user's own decides nothing: every access
+// is made on the host by the server, as its own user.
+func (m idMapper) uncovered(self uint32) uint32 {
+	if _, ok := m.toHost(overflowID); ok || len(m) == 0 {
+		return overflowID
+	}
+	if _, ok := m.toHost(m.toInside(self, overflowID)); ok {
+		return m.toInside(self, overflowID)
 	}
 	return overflowID
 }
@@ -143,8 +161,8 @@ func (t *tree) fill(a *gofuse.Attr, st *unix.Statx_t) {
 	a.Ctime, a.Ctimensec = uint64(st.Ctime.Sec), st.Ctime.Nsec
 	a.Mode = uint32(st.Mode)
 	a.Nlink = st.Nlink
-	a.Uid = t.uids.toInside(st.Uid)
-	a.Gid = t.gids.toInside(st.Gid)
+	a.Uid = t.uids.toInside(st.Uid, t.uidUncovered)
+	a.Gid = t.gids.toInside(st.Gid, t.gidUncovered)
 	a.Rdev = uint32(unix.Mkdev(st.Rdev_major, st.Rdev_minor))
 	a.Blksize = st.Blksize
 }

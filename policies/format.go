@@ -58,6 +58,9 @@ func formatBody(p *Policy) []byte {
 	if len(fs.Overlay) > 0 {
 		kv("overlay", list(fs.Overlay))
 	}
+	if len(fs.Trace) > 0 {
+		kv("trace", list(fs.Trace))
+	}
 	if fs.TmpfsSize != 0 {
 		kv("tmpfs_size", str(formatSize(fs.TmpfsSize)))
 	}

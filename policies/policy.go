@@ -88,6 +88,11 @@ type Filesystem struct {
 	// Overlay are host directories shown copy-on-write (overlayfs with a
 	// tmpfs upper layer): the jail writes, the directory never changes.
 	Overlay []string
+	// Trace are directories of the jail's view shown through warden's
+	// tracing file system (FUSE, served outside the jail), read-only or
+	// read-write as they would otherwise be; the report lists what the
+	// command read, wrote, created and deleted in each.
+	Trace []string
 }
 
 // Mount is one entry of [[filesystem.mount]].

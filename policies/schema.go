@@ -50,6 +50,7 @@ var schema = []field{
 	{key: "filesystem.tmpfs_size", kind: kSize},
 	{key: "filesystem.caches", kind: kList, elem: kString, check: checkCache},
 	{key: "filesystem.overlay", kind: kList, elem: kPath},
+	{key: "filesystem.trace", kind: kList, elem: kPath},
 
 	{key: "network.mode", kind: kEnum, enum: []string{"none", "host", "pasta", "slirp4netns", "auto"}},
 	{key: "network.publish", kind: kList, elem: kString, check: checkPublish},
@@ -156,6 +157,8 @@ func (p *Policy) ptr(key string) any {
 		return &p.Filesystem.Caches
 	case "filesystem.overlay":
 		return &p.Filesystem.Overlay
+	case "filesystem.trace":
+		return &p.Filesystem.Trace
 	case "filesystem.tmpfs_size":
 		return &p.Filesystem.TmpfsSize
 	case "filesystem.chdir":

@@ -90,10 +90,12 @@ func (s *nsServer) close() {
 	}
 	if s.ln != nil {
 		s.ln.Close() // removes the socket file
+		s.ln = nil
 	}
 	for _, fd := range s.fds {
 		unix.Close(fd)
 	}
+	s.fds = nil
 }
 
 // fetchNamespaces asks the supervisor at path for the jail's namespace fds.

@@ -65,6 +65,11 @@ type Options struct {
 	// Overlays are host directories shown through overlayfs (Src at Dst):
 	// the jail writes to a tmpfs upper layer, the directory never changes.
 	Overlays []PathMap
+	// Traces are directories of the jail's view (absolute paths inside it)
+	// shown through warden's tracing FUSE file system instead of a plain
+	// bind, read-only or read-write as they would otherwise be; the report
+	// says what the command did in each (--trace).
+	Traces []string
 	// Root, when set, is the jail's root instead of the host's view
 	// (--rootfs, --image): a policy's host paths are not shown, only those
 	// named with --ro/--rw.
@@ -122,6 +127,9 @@ type Plan struct {
 	// Overlays describe the overlay ops, in their order (the parent reads
 	// each one's upper layer after the run).
 	Overlays []OverlayPlan `json:"-"`
+	// Traces describe the trace ops, in their order (warden serves each
+	// one's FUSE mount and reports what the command did there).
+	Traces []TracePlan `json:"-"`
 	// CacheDirs are the cache mounts' directories, which Run makes (0700)
 	// when they are not there yet.
 	CacheDirs []string `json:"cache_dirs,omitempty"`

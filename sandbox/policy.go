@@ -74,6 +74,7 @@ func OptionsFromPolicy(p *policies.Policy, argv []string) (Options, error) {
 	for i, r := range p.Filesystem.Overlay {
 		o.Overlays = append(o.Overlays, PathMap{Src: r, Dst: r, Origin: origin(fmt.Sprintf("filesystem.overlay[%d]", i))})
 	}
+	o.Traces = append(o.Traces, p.Filesystem.Trace...)
 	for i, m := range p.Filesystem.Mounts {
 		o.Mounts = append(o.Mounts, MountSpec{Type: m.Type, Source: m.Source, Target: m.Target, ReadOnly: m.ReadOnly,
 			Optional: m.Optional, Size: m.Size, Origin: origin(fmt.Sprintf("filesystem.mount[%d]", i))})

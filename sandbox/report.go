@@ -44,6 +44,22 @@ type Report struct {
 	// Overlays are what the command wrote in each overlay (--overlay,
 	// --rootfs, --image): the write-set of its upper layer.
 	Overlays []ReportOverlay `json:"overlays,omitempty"`
+	// Accesses are what the command did in each traced directory
+	// (--trace), by path relative to it.
+	Accesses []ReportAccesses `json:"accesses,omitempty"`
+}
+
+// ReportAccesses is the access record of one traced directory.
+type ReportAccesses struct {
+	Target   string   `json:"target"`
+	Source   string   `json:"source"`
+	ReadOnly bool     `json:"read_only"`
+	Read     []string `json:"read"`
+	Written  []string `json:"written"`
+	Created  []string `json:"created"`
+	Deleted  []string `json:"deleted"`
+	StatOnly []string `json:"stat_only"`
+	Error    string   `json:"error,omitempty"`
 }
 
 // ReportOverlay is the write-set of one overlay.
@@ -218,20 +234,24 @@ func limitStr(v uint64) string {
 	return fmt.Sprint(v)
 }
 
-func nonNil(e []writeset.Entry) []writeset.Entry {
+// nonNil makes an empty list render as [] in JSON, not null.
+func nonNil[T any](e []T) []T {
 	if e == nil {
-		return []writeset.Entry{}
+		return []T{}
 	}
 	return e
 }
 
 func mountSummary(ops []mount.Op) string {
-	var rw, ro, ov []string
+	var rw, ro, ov, tr []string
 	for _, o := range ops {
 		if o.Kind == mount.Overlay {
 			ov = append(ov, o.Target)
 		}
-		if o.Kind == mount.Bind {
+		if o.Kind == mount.Trace {
+			tr = append(tr, o.Target)
+		}
+		if o.Kind == mount.Bind || o.Kind == mount.Trace {
 			if o.ReadOnly {
 				ro = append(ro, o.Target)
 			} else {
@@ -242,6 +262,9 @@ func mountSummary(ops []mount.Op) string {
 	sum := fmt.Sprintf("%d ops; read-only: %s; read-write: %s", len(ops), strings.Join(ro, " "), strings.Join(rw, " "))
 	if len(ov) > 0 {
 		sum += "; copy-on-write (overlay, writes discarded): " + strings.Join(ov, " ")
+	}
+	if len(tr) > 0 {
+		sum += "; traced (accesses recorded): " + strings.Join(tr, " ")
 	}
 	return sum
 }
@@ -304,6 +327,15 @@ func NewReport(p *Plan, pol PolicyRef, res *Result, runErr error, exitStatus int
 				ro.Error = ov.Err.Error()
 			}
 			r.Overlays = append(r.Overlays, ro)
+		}
+		for _, tr := range res.Traces {
+			a := tr.Accesses
+			ra := ReportAccesses{Target: tr.Target, Source: tr.Source, ReadOnly: tr.ReadOnly,
+				Read: nonNil(a.Read), Written: nonNil(a.Written), Created: nonNil(a.Created), Deleted: nonNil(a.Deleted), StatOnly: nonNil(a.StatOnly)}
+			if tr.Err != nil {
+				ra.Error = tr.Err.Error()
+			}
+			r.Accesses = append(r.Accesses, ra)
 		}
 		if c := res.Cgroup; c != nil {
 			r.Usage.Cgroup = CgroupUsage(c)

@@ -128,6 +128,9 @@ func Resolve(o Options, h *Host) (*Plan, []Warning, error) {
 	if err != nil {
 		return nil, nil, err
 	}
+	if ops, p.Traces, err = applyTraces(ops, o.Traces, h, p.Maps.InsideUID, p.Maps.InsideGID); err != nil {
+		return nil, nil, err
+	}
 	p.Mounts, p.Cwd = ops, cwd
 	p.Overlays = planOverlays(ops, o)
 	if o.OverlayKeep != "" {
@@ -796,7 +799,7 @@ func writableInJail(ops []mount.Op, h *Host, dir string) bool {
 		real = path.Clean(dir) // not there yet: it would be created here
 	}
 	for _, o := range ops {
-		if o.Kind == mount.Bind && !o.ReadOnly && (real == o.Source || strings.HasPrefix(real, o.Source+"/") || o.Source == "/") {
+		if (o.Kind == mount.Bind || o.Kind == mount.Trace) && !o.ReadOnly && (real == o.Source || strings.HasPrefix(real, o.Source+"/") || o.Source == "/") {
 			return true
 		}
 	}

@@ -72,6 +72,9 @@ type Result struct {
 	Wall    time.Duration
 	// Overlays are the write-sets of the run's overlays, in plan order.
 	Overlays []OverlayResult
+	// Traces are what the command did in each traced directory, in plan
+	// order.
+	Traces []TraceResult
 	// PayloadPid is the command's pid (in warden's pid namespace) of a
 	// detached exec.
 	PayloadPid int
@@ -204,6 +207,10 @@ func Run(p *Plan, logw io.Writer) (res *Result, err error) {
 	defer l.closeUppers()
 	res, err = l.supervise(sigs)
 	l.overlayResults(res)
+	// The jail's mount namespace, and with it the traced mounts, goes
+	// once nothing holds it: the namespace server's fds are let go first.
+	l.ns.close()
+	l.traceResults(res)
 	return res, err
 }
 
@@ -253,6 +260,8 @@ type launch struct {
 	// uppers are the fds of the overlays' upper-layer tmpfs, by overlay
 	// index (init's "notify").
 	uppers map[int]int
+	// traces serve the traced directories' FUSE mounts (init's "notify").
+	traces traceServers
 }
 
 // tracer returns the phase logger: with --log-level debug, each phase is

@@ -76,7 +76,9 @@ func (l *launch) supervise(sigs <-chan os.Signal) (*Result, error) {
 			}
 			switch m.Kind {
 			case jailprog.MsgNotify:
-				if m.Step >= jailprog.NotifyOverlay {
+				if m.Step >= jailprog.NotifyTrace {
+					l.serveTrace(int(m.Step)-jailprog.NotifyTrace, m.FD)
+				} else if m.Step >= jailprog.NotifyOverlay {
 					l.keepUpper(int(m.Step)-jailprog.NotifyOverlay, m.FD)
 				} else {
 					audit.start(m.FD, p.seccompProfile)

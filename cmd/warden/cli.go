@@ -141,7 +141,7 @@ type runOpts struct {
 	stats               bool
 	// overlay, rootfs, image and diff: copy-on-write views and what
 	// the command wrote in them (docs/layers.md).
-	overlay             []string
+	overlay, trace      []string
 	overlayKeep, rootfs string
 	image               string
 	diff                bool
@@ -169,6 +169,7 @@ func runFlags() (*pflag.FlagSet, *runOpts) {
 	fs.StringArrayVar(&o.hide, "hide", nil, "make `PATH` empty and unreadable in the jail (repeatable)")
 	fs.StringArrayVar(&o.overlay, "overlay", nil, "show host directory SRC copy-on-write at DST (`SRC[:DST]`): the jail writes, SRC never changes (repeatable)")
 	fs.StringVar(&o.overlayKeep, "overlay-keep", "", "save the overlay's upper layer (the changes, with whiteouts) into `DIR` instead of discarding it")
+	fs.StringArrayVar(&o.trace, "trace", nil, "show directory `DIR` of the jail's view through warden's tracing file system: the report's accesses list what the command read, wrote, created and deleted there (repeatable; slower, docs/trace.md)")
 	fs.BoolVar(&o.diff, "diff", false, "print what the command created, modified and deleted in each overlay to stderr at the end")
 	fs.StringVar(&o.rootfs, "rootfs", "", "the jail's root is `DIR` (copy-on-write), with warden's own /proc, /dev, /tmp; host paths only with --ro/--rw")
 	fs.StringVar(&o.image, "image", "", "the jail's root is image `REF` (an OCI layout, a docker-save tarball, or a name from `warden image ls`); its command, environment and working directory are the defaults")
@@ -208,10 +209,6 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 	// No collection until the jail runs: the start allocates a few MB
 	// at most, and a collection costs more than the memory.
 	sandbox.PauseGC()
-	// Nothing warden inherited reaches the jail unless named with
-	// --pass-fd (the jail's init keeps those and closes every other fd);
-	// this also keeps them from the helpers warden runs (pasta, newuidmap).
-	unix.CloseRange(3, ^uint(0), unix.CLOSE_RANGE_CLOEXEC)
 	// Enabling the caught signals takes the runtime a few ms; let it
 	// happen while the flags and the policy are read.
 	sandbox.CatchSignals()
@@ -224,10 +221,18 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 		}
 		return fail(stderr, sandbox.Usagef("%v", err), "run `warden help run` for the flags")
 	}
+	// Which descriptors warden inherited is known only until they are
+	// marked close-on-exec below (sandbox.Inherited).
+	fdErr := inheritedFDs(o.passFDs)
 	// Where the report cannot be written, say so before the command runs,
 	// not after.
-	if err := reportWritable(o.report); err != nil {
-		return fail(stderr, sandbox.Usagef("--report %s: %v", o.report, err))
+	repErr := reportWritable(o.report)
+	// Nothing warden inherited reaches the jail unless named with
+	// --pass-fd (the jail's init keeps those and closes every other fd);
+	// this also keeps them from the helpers warden runs (pasta, newuidmap).
+	unix.CloseRange(3, ^uint(0), unix.CLOSE_RANGE_CLOEXEC)
+	if repErr != nil {
+		return fail(stderr, sandbox.Usagef("--report %s: %v", o.report, repErr))
 	}
 	if o.name != "" && !o.detach && o.supervise == "" {
 		return fail(stderr, sandbox.Usagef("--name names a jail started with -d"))
@@ -240,7 +245,7 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 		warns []sandbox.Warning
 		res   *sandbox.Result
 	)
-	err := inheritedFDs(o.passFDs)
+	err := fdErr
 	if err == nil {
 		plan, warns, res, err = execRun(o, fs.Args(), stderr)
 	}
@@ -277,8 +282,8 @@ func reportWritable(file string) error {
 	}
 	if n, ok := strings.CutPrefix(file, "fd:"); ok {
 		fd, err := strconv.Atoi(n)
-		if err == nil && fd >= 0 {
-			_, err = unix.FcntlInt(uintptr(fd), unix.F_GETFD, 0)
+		if err == nil && (fd < 0 || !sandbox.Inherited(fd)) {
+			err = unix.EBADF
 		}
 		if err != nil {
 			return fmt.Errorf("not a file descriptor warden inherited; open it where warden starts, e.g. `warden run --report fd:3 -- CMD 3>report.json`")
@@ -305,15 +310,16 @@ func reportWritable(file string) error {
 }
 
 // inheritedFDs checks that each --pass-fd names a descriptor warden
-// inherited. cmdRun calls it before warden opens descriptors of its own:
-// later, a number that was not inherited could name one of those (the plan
-// pipe, the sync socket, the runtime's epoll) and hand it to the jail.
+// inherited (sandbox.Inherited: open, and not close-on-exec). A number that
+// was not inherited could name one of warden's own (the sync socket, the
+// runtime's epoll, the pipe go-fuse's initialiser keeps at fd 3) and hand
+// it to the jail.
 func inheritedFDs(fds []int) error {
 	for _, fd := range fds {
 		if fd < 3 {
 			continue // Resolve rejects these with its own message
 		}
-		if _, err := unix.FcntlInt(uintptr(fd), unix.F_GETFD, 0); err != nil {
+		if !sandbox.Inherited(fd) {
 			return sandbox.Usagef("--pass-fd %d: warden did not inherit an open file descriptor %d; open it where warden starts, e.g. `warden run --pass-fd %d -- CMD %d<FILE`", fd, fd, fd, fd)
 		}
 	}

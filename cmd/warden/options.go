@@ -23,7 +23,7 @@ var flagKeys = map[string]string{
 	"kill-grace": "process.kill_grace", "rlimit": "process.rlimits", "cap-add": "process.cap_add",
 	"memory": "limits.memory", "pids": "limits.pids", "cpus": "limits.cpus", "limits": "limits.enforce",
 	"seccomp": "seccomp.profile", "report": "report.file", "tmpfs-size": "filesystem.tmpfs_size", "cache": "filesystem.caches",
-	"overlay":    "filesystem.overlay",
+	"overlay": "filesystem.overlay", "trace": "filesystem.trace",
 	"cpu-weight": "limits.cpu_weight", "io-weight": "limits.io_weight",
 }
 
@@ -81,7 +81,7 @@ func loadPolicy(o *runOpts, h *sandbox.Host) (*policies.Policy, extraPaths, erro
 				}
 				v = pm.Src
 			}
-			if f.Name == "hide" && !filepath.IsAbs(v) {
+			if (f.Name == "hide" || f.Name == "trace") && !filepath.IsAbs(v) {
 				v = filepath.Join(h.Cwd, v)
 			}
 			flags = append(flags, policies.Flag{Name: "--" + f.Name, Key: key, Value: v})

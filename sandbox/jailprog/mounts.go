@@ -77,12 +77,17 @@ func (c *mountCompiler) run(ops []mount.Op, scratch string) {
 	b.Call(unix.SYS_MOUNT, "mount", b.Str(""), b.Str("/"), Null, I(unix.MS_SLAVE|unix.MS_REC, "MS_SLAVE|MS_REC"), Null)
 	// Pass 1: every source, before the new root covers anything.
 	srcs := make([]int, len(ops))
-	overlays := 0
+	overlays, traces := 0, 0
 	for i, o := range ops {
 		srcs[i] = -1
 		if o.Kind == mount.Overlay {
 			srcs[i] = c.overlay(o, overlays)
 			overlays++
+			continue
+		}
+		if o.Kind == mount.Trace {
+			srcs[i] = c.trace(o, traces)
+			traces++
 			continue
 		}
 		if o.Kind != mount.Bind && o.Kind != mount.DevBind && !(o.Kind == mount.Hide && o.File) {
@@ -165,7 +170,7 @@ func (c *mountCompiler) op(o mount.Op, src int) {
 		t = c.create(rel, o.File, o.Kind == mount.Mkdir, o.Data)
 	}
 	switch o.Kind {
-	case mount.Bind, mount.DevBind, mount.Overlay:
+	case mount.Bind, mount.DevBind, mount.Overlay, mount.Trace:
 		c.moveTo(src, t)
 	case mount.Hide:
 		if o.File {

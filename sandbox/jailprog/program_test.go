@@ -1,6 +1,7 @@
 package jailprog
 
 import (
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -95,5 +96,47 @@ func TestPrologueFDs(t *testing.T) {
 	}
 	if strings.Index(got, "dup3(r0, 3, 0)") < strings.Index(got, "r2 = fcntl(sync") {
 		t.Errorf("an fd is moved into 3... before every kept fd is above that range:\n%s", got)
+	}
+}
+
+// TestTraceListing: a traced directory's FUSE mount is made from a
+// /dev/fuse moved to a fixed number (the mount takes it as "fd=N"), and the
+// device goes to warden only after FSCONFIG_CMD_CREATE has connected it;
+// init keeps no copy.
+func TestTraceListing(t *testing.T) {
+	b := NewBuilder()
+	b.Mounts([]mount.Op{
+		{Kind: mount.Bind, Source: "/usr", Target: "/usr", ReadOnly: true},
+		{Kind: mount.Trace, Source: "/home/u/proj", Target: "/home/u/proj", Data: "user_id=1000,group_id=1000"},
+	}, "/tmp", Dynamic{})
+	p, err := b.Program()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := p.String()
+	fd := strconv.Itoa(TraceFD)
+	order := []string{
+		`openat(AT_FDCWD, "/dev/fuse", O_RDWR|O_CLOEXEC, 0)`,
+		`dup3(r`,
+		`fsopen("fuse", FSOPEN_CLOEXEC)`,
+		`"fd", "` + fd + `"`,
+		`"user_id", "1000"`,
+		`FSCONFIG_CMD_CREATE`,
+		`fsmount(`,
+		`close(` + fd + `)`,
+		`sendmsg(sync, {notify trace 0 /dev/fuse}, SCM_RIGHTS r1)`,
+		`close(r1)`,
+		`move_mount(`,
+	}
+	at := 0
+	for _, want := range order {
+		i := strings.Index(got[at:], want)
+		if i < 0 {
+			t.Fatalf("listing lacks %q after position %d:\n%s", want, at, got)
+		}
+		at += i + len(want)
+	}
+	if !strings.Contains(got, `"default_permissions"`) || !strings.Contains(got, `"allow_other"`) {
+		t.Errorf("the FUSE mount lacks default_permissions or allow_other:\n%s", got)
 	}
 }

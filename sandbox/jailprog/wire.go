@@ -30,6 +30,11 @@ import (
 //	   child → parent  notify    init, while it mounts: the tmpfs of each
 //	                             overlay's upper layer (Step: NotifyOverlay+i,
 //	                             the fd by SCM_RIGHTS), for the write-set
+//	   child → parent  notify    init, while it mounts: each traced directory's
+//	                             /dev/fuse, once its FUSE mount exists (Step:
+//	                             NotifyTrace+i, SCM_RIGHTS); warden serves it,
+//	                             and init's later steps that look inside the
+//	                             mount wait for that
 //	   payload → parent notify   with --seccomp-audit: the seccomp listener fd
 //	                             (Step: NotifyListener; SCM_RIGHTS), before
 //	                             execve
@@ -74,7 +79,10 @@ const (
 	NotifyReady = 1
 	// NotifyConsole: the master of an OCI container's terminal.
 	NotifyConsole = 3
-	NotifyOverlay = 4 // + the overlay's index in the plan
+	NotifyOverlay = 4 // + the overlay's index in the plan, below NotifyTrace
+	// NotifyTrace: + the traced directory's index in the plan: the
+	// /dev/fuse descriptor of its mount, for warden to serve.
+	NotifyTrace = 1 << 16
 )
 
 // StepFork is the Step of an error in init's fork of the payload.

@@ -26,6 +26,11 @@ const (
 	// tmpfs of the jail's (Data: "size=..."): the jail writes, the lowers
 	// never change. Target "/" makes it the jail's root.
 	Overlay Kind = "overlay"
+	// Trace shows the host directory Source at Target through warden's
+	// tracing FUSE file system (package fuse, served by warden outside the
+	// jail), read-only when ReadOnly. Data holds the FUSE mount's
+	// "user_id=N,group_id=N": the ids of the jail's init inside.
+	Trace Kind = "trace"
 )
 
 // Op is one step of a mount plan. Targets are absolute paths inside the jail;
@@ -56,14 +61,14 @@ func (o Op) String() string {
 	b.WriteString(string(o.Kind))
 	if o.ReadOnly && o.Kind != Hide && o.Kind != Remount {
 		b.WriteString(" ro")
-	} else if o.Kind == Bind {
+	} else if o.Kind == Bind || o.Kind == Trace {
 		b.WriteString(" rw")
 	}
 	if o.Optional {
 		b.WriteString(" optional")
 	}
 	switch o.Kind {
-	case Bind, DevBind:
+	case Bind, DevBind, Trace:
 		fmt.Fprintf(&b, " %s -> %s", o.Source, o.Target)
 	case Symlink:
 		fmt.Fprintf(&b, " %s -> %s", o.Target, o.Source)

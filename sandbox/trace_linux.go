@@ -1,0 +1,130 @@
+package sandbox
+
+import (
+	"fmt"
+	"os"
+	"sync"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/warden-sandbox/warden/fuse"
+	"github.com/warden-sandbox/warden/userns"
+)
+
+// TraceResult is what the command did in one traced directory.
+type TraceResult struct {
+	Target, Source string
+	ReadOnly       bool
+	Accesses       fuse.Report
+	Err            error
+}
+
+// traceServers are the FUSE servers of a run's traced directories, by
+// trace index.
+type traceServers struct {
+	mu      sync.Mutex
+	wg      sync.WaitGroup
+	servers map[int]*fuse.Server
+	errs    map[int]error
+}
+
+// serveTrace serves traced directory i on fd, the /dev/fuse of its mount
+// that init sent (NotifyTrace+i). The kernel has queued the mount's INIT;
+// Serve answers it, on its own goroutine so that supervise goes on taking
+// init's messages.
+func (l *launch) serveTrace(i, fd int) {
+	t := &l.traces
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.servers == nil {
+		t.servers, t.errs = map[int]*fuse.Server{}, map[int]error{}
+	}
+	_, dup := t.servers[i]
+	if _, failed := t.errs[i]; dup || failed || i < 0 || i >= len(l.p.Traces) {
+		unix.Close(fd)
+		return
+	}
+	tp, maps := l.p.Traces[i], l.p.Maps
+	opts := fuse.Options{ReadOnly: tp.ReadOnly, UIDMap: fuseMap(maps.UID), GIDMap: fuseMap(maps.GID)}
+	t.servers[i] = nil // taken
+	t.wg.Add(1)
+	go func() {
+		defer t.wg.Done()
+		s, err := fuse.Serve(os.NewFile(uintptr(fd), "/dev/fuse"), tp.Source, opts)
+		t.mu.Lock()
+		defer t.mu.Unlock()
+		if err != nil {
+			delete(t.servers, i)
+			t.errs[i] = err
+			return
+		}
+		t.servers[i] = s
+	}()
+}
+
+func fuseMap(m []userns.IDMap) []fuse.IDMap {
+	out := make([]fuse.IDMap, len(m))
+	for i, e := range m {
+		out[i] = fuse.IDMap{Inside: uint32(e.Inside), Host: uint32(e.Host), Size: uint32(e.Count)}
+	}
+	return out
+}
+
+// traceWait is how long the servers get to see their mounts go once the
+// jail is gone (the kernel ends the connection when the jail's mount
+// namespace is freed) before they are stopped.
+const traceWait = 2 * time.Second
+
+// traceResults collects what the command did in each traced directory,
+// after the jail is gone, and stops every server: none outlives the run.
+func (l *launch) traceResults(res *Result) {
+	if len(l.p.Traces) == 0 {
+		return
+	}
+	t := &l.traces
+	t.wg.Wait() // every Serve has returned
+	deadline := time.After(traceWait)
+	for i, tp := range l.p.Traces {
+		r := TraceResult{Target: tp.Target, Source: tp.Source, ReadOnly: tp.ReadOnly}
+		s := t.servers[i]
+		switch {
+		case t.errs[i] != nil:
+			r.Err = fmt.Errorf("serve the traced directory: %w", t.errs[i])
+		case s == nil:
+			r.Err = fmt.Errorf("the jail's init did not hand over the FUSE mount")
+		default:
+			if !waitOrDeadline(s, deadline) {
+				s.Close()
+			}
+			r.Accesses = s.Accesses()
+		}
+		if res != nil {
+			res.Traces = append(res.Traces, r)
+		}
+	}
+}
+
+// waitOrDeadline waits for s to end, until deadline fires (then false).
+func waitOrDeadline(s *fuse.Server, deadline <-chan time.Time) bool {
+	done := make(chan struct{})
+	go func() { s.Wait(); close(done) }()
+	select {
+	case <-done:
+		return true
+	case <-deadline:
+		return false
+	}
+}
+
+// stopTraces stops every server without waiting: the run failed before
+// the jail ran.
+func (l *launch) stopTraces() {
+	t := &l.traces
+	t.wg.Wait()
+	for _, s := range t.servers {
+		if s != nil {
+			s.Close()
+		}
+	}
+}
