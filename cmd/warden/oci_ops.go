@@ -160,7 +160,7 @@ func (c *ociCtx) delete(args []string) int {
 		// A created container is deleted as runc does (it never ran);
 		// --force kills a running one.
 		jails.Kill(st.Pid, st.InitStart, unix.SIGKILL)
-		for i := 0; i < 200 && jails.Alive(st.Pid, st.InitStart); i++ {
+		for i := 0; i < 200 && jails.Alive(st.Pid, st.InitStart) && !zombie(st.Pid); i++ {
 			time.Sleep(10 * time.Millisecond)
 		}
 	}
