@@ -9,7 +9,10 @@
 #      with memory_peak within a page of 64 MiB; a fork bomb under --pids 64
 #      --timeout 3s is held at 64 and ends by timeout (124); --cpus 0.5 on a
 #      busy loop uses ~50% of a CPU (and ~100% without it); --limits required
-#      with an undelegated controller refuses with 125 and the fix; and no
+#      with an undelegated controller refuses with 125 and the fix; `warden
+#      oci` containers with linux.resources: a memory hog ends by OOM at the
+#      limit, pause freezes and resume thaws, update lowers and raises pids
+#      and memory, an undelegated controller refuses create with 125; and no
 #      cgroup directory is left behind after any case.
 # The guest side is testdata/vm/guest.sh.
 #
@@ -17,7 +20,8 @@
 #   -run REGEXP    package tests to run (default: all; "-" runs none)
 #   -cases REGEXP  warden cases to run (default: all; "-" runs none): quiet,
 #                  oom, forkbomb, cpu-half, cpu-free, payload-sigkill, concurrent,
-#                  required-undelegated, best-effort-undelegated
+#                  required-undelegated, best-effort-undelegated, pause, oci-oom,
+#                  oci-pause, oci-update, oci-undelegated
 # Environment: WARDEN_BIN, a static warden binary to test instead of building
 # bin/warden with make; VMLANE_* as scripts/vmlane/run-in-vm.sh documents.
 # Exit status: non-zero when a test or case fails, when none ran, or when the

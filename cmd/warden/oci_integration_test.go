@@ -396,3 +396,98 @@ func TestOCIHooks(t *testing.T) {
 		t.Errorf("hooks ran: %s", got)
 	}
 }
+
+// TestOCICgroupRefusals, on a host that delegates no cgroup2 subtree with
+// the memory controller to the test user (this one: cgroup v1 hybrid; the
+// VM lane's oci-* cases run the same commands where it does):
+//   - create with a memory limit refuses in one line with 125 and leaves
+//     nothing (no state, no process);
+//   - a container without a cgroup of its own cannot be paused or updated:
+//     a clear error, non-zero, its state unchanged; resume says it is not
+//     paused;
+//   - a cgroupsPath without limits is tolerated: the container runs, its
+//     report says it has no cgroup of its own.
+func TestOCICgroupRefusals(t *testing.T) {
+	t.Run("memory-limit", func(t *testing.T) {
+		b := ociBundle(t, []string{"sleep", "6023"}, func(m map[string]any) {
+			m["linux"].(map[string]any)["resources"] = map[string]any{"memory": map[string]any{"limit": 64 << 20}}
+		})
+		id := "cgmem" + strconv.Itoa(os.Getpid())
+		r := oci(t, b, "", "create", "--bundle", b, id)
+		if r.code == 0 {
+			oci(t, b, "", "delete", "--force", id)
+			t.Skip("this host enforces the memory limit (a delegated cgroup2 memory controller); the VM lane covers it")
+		}
+		if r.code != exitWarden || strings.Count(strings.TrimSpace(r.stderr), "\n") != 0 ||
+			!strings.Contains(r.stderr, "warden-oci: create: linux.resources asks for limits (memory, memory-swap) that cannot be enforced here: ") {
+			t.Errorf("create: %d, want %d and one line naming the limits:\n%s", r.code, exitWarden, r.stderr)
+		}
+		if r := oci(t, b, "", "state", id); r.code == 0 || !strings.Contains(r.stderr, "does not exist") {
+			t.Errorf("state after a refused create: %d %s", r.code, r.stderr)
+		}
+		if procs := findProc(t, "sleep 6023"); len(procs) > 0 {
+			t.Errorf("processes left: %v", procs)
+		}
+	})
+
+	t.Run("no-leaf", func(t *testing.T) {
+		b := ociBundle(t, []string{"sleep", "6029"}, nil)
+		id := "cgnone" + strconv.Itoa(os.Getpid())
+		if r := oci(t, b, "", "create", "--bundle", b, id); r.code != 0 {
+			t.Fatalf("create: %d %s", r.code, r.stderr)
+		}
+		defer oci(t, b, "", "delete", "--force", id)
+		oci(t, b, "", "start", id)
+		waitStatus(t, b, id, "running")
+		for _, tc := range []struct {
+			args []string
+			want string
+		}{
+			{[]string{"pause", id}, `pause: container "` + id + `" has no cgroup of its own`},
+			{[]string{"update", "--pids-limit", "10", id}, `update: container "` + id + `" has no cgroup of its own`},
+			{[]string{"update", "--resources", "-", id}, `update: container "` + id + `" has no cgroup of its own`},
+			{[]string{"resume", id}, "container not paused"},
+		} {
+			stdin := ""
+			if tc.args[len(tc.args)-2] == "-" {
+				stdin = `{"memory": {"limit": 1000000}}`
+			}
+			r := oci(t, b, stdin, tc.args...)
+			if r.code == 0 || strings.Count(strings.TrimSpace(r.stderr), "\n") != 0 || !strings.Contains(r.stderr, tc.want) {
+				t.Errorf("%v: %d, want an error with %q:\n%s", tc.args, r.code, tc.want, r.stderr)
+			}
+			if s, _ := ociStatus(t, b, id); s != "running" {
+				t.Errorf("after %v: state %q, want running", tc.args, s)
+			}
+		}
+		// An unknown update flag is a usage error (125), before anything.
+		if r := oci(t, b, "", "update", "--cpu-share", "100", id); r.code != exitWarden || !strings.Contains(r.stderr, "unknown flag: --cpu-share") {
+			t.Errorf("update --cpu-share: %d %s", r.code, r.stderr)
+		}
+	})
+
+	t.Run("cgroups-path", func(t *testing.T) {
+		b := ociBundle(t, []string{"true"}, func(m map[string]any) {
+			m["linux"].(map[string]any)["cgroupsPath"] = "/warden-test/c1"
+		})
+		id := "cgpath" + strconv.Itoa(os.Getpid())
+		if r := oci(t, b, "", "create", "--bundle", b, id); r.code != 0 {
+			t.Fatalf("create with a cgroupsPath and no limits: %d %s", r.code, r.stderr)
+		}
+		defer func() {
+			if r := oci(t, b, "", "delete", "--force", id); r.code != 0 {
+				t.Errorf("delete: %d %s", r.code, r.stderr)
+			}
+		}()
+		r := oci(t, b, "", "report", id)
+		if !strings.Contains(r.stdout, "no cgroup of its own: config.json names a cgroupsPath") {
+			if strings.Contains(r.stdout, `"cgroup": {`) {
+				t.Skip("this host gave the container a cgroup of its own")
+			}
+			t.Errorf("report does not say the container has no cgroup:\n%s", r.stdout)
+		}
+		if !strings.Contains(r.stdout, `"name": "limit.memory",`+"\n"+`      "state": "off"`) {
+			t.Errorf("report lacks limit.memory off:\n%s", r.stdout)
+		}
+	})
+}

@@ -6,7 +6,8 @@
 #
 # usage: cases.sh WARDEN [REGEXP]   (REGEXP selects cases by name; default all)
 #
-# Each case runs `warden run ... --report FILE -- CMD`, then reads the report
+# Each case runs `warden run ... --report FILE -- CMD` (the oci-* cases
+# `warden oci create/start/...` and `warden oci report`), then reads the report
 # (indented JSON, docs/report.md) with sed/awk (busybox has no jq), checks
 # the ending, the exit status, the limit.* protections and the usage.cgroup
 # figures, and that no cgroup directory of warden is left under
@@ -349,6 +350,187 @@ if want pause; then
 	XDG_RUNTIME_DIR=$rt "$W" stop pz >> "$out" 2>> "$err"
 	sleep 1
 	check_clean
+	end
+fi
+
+# --- OCI containers: warden oci with linux.resources --------------------------
+# Each case builds a bundle (the guest's static busybox as the root file
+# system, a user namespace mapping uid 1000 to 0), drives `warden oci` as an
+# engine would, and checks the container's cgroup leaf $D/warden-oci-ID.
+OR=/tmp/oci-root
+oci() { "$W" oci --root "$OR" "$@"; }
+# oci_bundle DIR ARGS_JSON RESOURCES_JSON
+oci_bundle() {
+	rm -rf "$1"
+	mkdir -p "$1/rootfs/bin" "$1/rootfs/proc" "$1/rootfs/dev" "$1/rootfs/tmp"
+	cp /bin/busybox "$1/rootfs/bin/busybox"
+	for a in sh sleep dd cat echo true; do ln -s busybox "$1/rootfs/bin/$a"; done
+	cat > "$1/config.json" <<EOF
+{"ociVersion": "1.0.2",
+ "process": {"args": $2, "cwd": "/", "env": ["PATH=/bin"], "user": {"uid": 0, "gid": 0}, "noNewPrivileges": true},
+ "root": {"path": "rootfs", "readonly": false},
+ "hostname": "oci",
+ "mounts": [{"destination": "/proc", "type": "proc", "source": "proc"},
+	{"destination": "/dev", "type": "tmpfs", "source": "tmpfs", "options": ["nosuid", "mode=755"]}],
+ "linux": {"namespaces": [{"type": "pid"}, {"type": "mount"}, {"type": "ipc"}, {"type": "uts"}, {"type": "user"}, {"type": "network"}],
+	"uidMappings": [{"containerID": 0, "hostID": $(id -u), "size": 1}],
+	"gidMappings": [{"containerID": 0, "hostID": $(id -g), "size": 1}],
+	"resources": $3}}
+EOF
+}
+# oci_begin ID ARGS_JSON RESOURCES_JSON: a bundle in $B, then create; sets
+# rc, $leaf, $out (the container's own output), $err and $rep.
+oci_begin() {
+	id=$1 B=/tmp/oci-$1 leaf=$D/warden-oci-$1
+	out=/tmp/wr-$case.out err=/tmp/wr-$case.err rep=/tmp/wr-$case.json
+	: > "$rep"
+	oci_bundle "$B" "$2" "$3"
+	timeout -k 5 30 "$W" oci --root "$OR" create --bundle "$B" "$id" > "$out" 2> "$err"
+	rc=$?
+	check "create exit 0, got $rc" [ "$rc" = 0 ]
+}
+# oci_status ID: the status `oci state` says (its JSON in /tmp/oci-state.json).
+oci_status() { oci state "$1" > /tmp/oci-state.json 2>> "$err"; jstr /tmp/oci-state.json status; }
+# oci_wait ID STATUS: wait up to 20 s for STATUS.
+oci_wait() {
+	i=0
+	while [ "$(oci_status "$1")" != "$2" ] && [ $i -lt 200 ]; do sleep 0.1; i=$((i + 1)); done
+	check "state $2, got '$(oci_status "$1")'" [ "$(oci_status "$1")" = "$2" ]
+}
+# oci_end ID: delete --force; then nothing of the container may remain.
+oci_end() {
+	oci delete --force "$1" >> "$out" 2>> "$err"
+	x=$?
+	check "delete exit 0, got $x" [ $x = 0 ]
+	check "no state left in $OR" [ ! -e "$OR/$1" ]
+	check "the leaf $leaf is gone" [ ! -e "$leaf" ]
+	check_clean
+}
+
+if want oci-oom; then
+	begin oci-oom
+	oci_begin oom1 '["sh", "-c", "dd if=/dev/zero of=/dev/null bs=200M count=1 && echo survived"]' '{"memory": {"limit": 67108864}}'
+	check "state created" [ "$(oci_status oom1)" = created ]
+	check "the leaf $leaf exists" [ -d "$leaf" ]
+	check "memory.max of the leaf is 64 MiB" [ "$(cat "$leaf/memory.max")" = 67108864 ]
+	check "memory.swap.max of the leaf is 0" [ "$(cat "$leaf/memory.swap.max")" = 0 ]
+	pid=$(jnum /tmp/oci-state.json pid)
+	check "init $pid is in the leaf" grep -qx "$pid" "$leaf/cgroup.procs"
+	oci report oom1 > "$rep"
+	check "report: limit.memory enforced" [ "$(limit_state memory)" = enforced ]
+	check "report: ending created" [ "$(jstr "$rep" kind)" = created ]
+	check "nothing ran before start" [ ! -s "$out" ]
+	oci start oom1 >> "$err" 2>&1
+	x=$?
+	check "start exit 0, got $x" [ $x = 0 ]
+	oci_wait oom1 stopped
+	oci report oom1 > "$rep"
+	peak=$(jnum "$rep" memory_peak)
+	ooms=$(jnum "$rep" oom_kill)
+	lim=$((64 * 1024 * 1024))
+	check "report: ending oom, got '$(jstr "$rep" kind)'" [ "$(jstr "$rep" kind)" = oom ]
+	check "the payload did not survive" sh -c "! grep -q survived '$out'"
+	check "memory_peak $peak within a page of $lim" between "$peak" $((lim - page)) $((lim + page))
+	check "oom_kill $ooms >= 1" between "$ooms" 1 1000000
+	figure "memory_peak=$peak oom_kill=$ooms"
+	oci_end oom1
+	end
+fi
+
+if want oci-pause; then
+	begin oci-pause
+	oci_begin pz1 '["sh", "-c", "i=0; while :; do i=$((i+1)); echo $i > /tick; sleep 1; done"]' '{"pids": {"limit": 64}}'
+	oci start pz1 >> "$err" 2>&1
+	oci_wait pz1 running
+	sleep 2
+	oci pause pz1 >> "$err" 2>&1
+	x=$?
+	check "pause exit 0, got $x" [ $x = 0 ]
+	check "the leaf is frozen" grep -q '^frozen 1$' "$leaf/cgroup.events"
+	check "state paused, got '$(oci_status pz1)'" [ "$(oci_status pz1)" = paused ]
+	check "a second pause fails" sh -c "! '$W' oci --root '$OR' pause pz1 2>/dev/null"
+	check "a paused container refuses exec" sh -c "! '$W' oci --root '$OR' exec pz1 true 2>/dev/null"
+	a=$(cat "$B/rootfs/tick"); sleep 3; b=$(cat "$B/rootfs/tick")
+	check "nothing runs while paused ($a, then $b)" [ "$a" = "$b" ]
+	oci resume pz1 >> "$err" 2>&1
+	x=$?
+	check "resume exit 0, got $x" [ $x = 0 ]
+	check "state running again, got '$(oci_status pz1)'" [ "$(oci_status pz1)" = running ]
+	sleep 3; c=$(cat "$B/rootfs/tick")
+	check "it runs again after resume ($b, then $c)" [ "$c" != "$b" ]
+	oci ps --format json pz1 > /tmp/oci-ps.json
+	procs=$(sort -n "$leaf/cgroup.procs" | tr '\n' ' ')
+	pspids=$(tr -d '[]\n' < /tmp/oci-ps.json | tr ',' '\n' | sort -n | tr '\n' ' ')
+	check "ps lists the leaf's processes ('$pspids' vs '$procs')" [ "$pspids" = "$procs" ]
+	# Paused, then deleted with --force: SIGKILL reaches frozen tasks.
+	oci pause pz1 >> "$err" 2>&1
+	oci_end pz1
+	end
+fi
+
+if want oci-update; then
+	begin oci-update
+	oci_begin up1 '["sleep", "1000"]' '{"memory": {"limit": 268435456}, "pids": {"limit": 64}}'
+	oci start up1 >> "$err" 2>&1
+	oci_wait up1 running
+	hog='dd if=/dev/zero of=/dev/null bs=64M count=1'
+	oci exec up1 sh -c "$hog" >> "$out" 2>&1
+	x=$?
+	check "a 64 MiB hog runs under 256 MiB (exit $x)" [ $x = 0 ]
+	# pids: lowered, the forks of an exec are refused; raised, they pass.
+	oci update --pids-limit 4 up1 >> "$err" 2>&1
+	x=$?
+	check "update --pids-limit 4 exit 0, got $x" [ $x = 0 ]
+	check "pids.max is 4, got $(cat "$leaf/pids.max")" [ "$(cat "$leaf/pids.max")" = 4 ]
+	forks='sleep 1 & sleep 1 & sleep 1 & sleep 1 & wait'
+	ev0=$(sed -n 's/^max //p' "$leaf/pids.events")
+	oci exec up1 sh -c "$forks" >> "$out" 2>&1
+	x=$?
+	ev1=$(sed -n 's/^max //p' "$leaf/pids.events")
+	check "under pids.max 4 forks are refused (exec exit $x, pids.events max $ev0 -> $ev1)" [ "$ev1" -gt "$ev0" ]
+	echo '{"pids": {"limit": 100}}' | oci update --resources - up1 >> "$err" 2>&1
+	x=$?
+	check "update --resources - (pids 100) exit 0, got $x" [ $x = 0 ]
+	check "pids.max is 100, got $(cat "$leaf/pids.max")" [ "$(cat "$leaf/pids.max")" = 100 ]
+	ev0=$(sed -n 's/^max //p' "$leaf/pids.events")
+	oci exec up1 sh -c "$forks" >> "$out" 2>&1
+	x=$?
+	ev1=$(sed -n 's/^max //p' "$leaf/pids.events")
+	check "under pids.max 100 they run (exec exit $x)" [ $x = 0 ]
+	check "and no fork is refused (pids.events max $ev0 -> $ev1)" [ "$ev1" = "$ev0" ]
+	oci report up1 > "$rep"
+	check "report: limit.pids set by update" grep -q 'set by update: pids.max 100' "$rep"
+	# memory: lowered below the hog, which now ends the container by OOM.
+	echo '{"memory": {"limit": 33554432}}' > /tmp/oci-res.json
+	oci update --resources /tmp/oci-res.json up1 >> "$err" 2>&1
+	x=$?
+	check "update --resources FILE (memory 32 MiB) exit 0, got $x" [ $x = 0 ]
+	check "memory.max is 32 MiB, got $(cat "$leaf/memory.max")" [ "$(cat "$leaf/memory.max")" = 33554432 ]
+	oci exec up1 sh -c "$hog; echo survived" >> "$out" 2>&1
+	oci_wait up1 stopped
+	oci report up1 > "$rep"
+	check "report: ending oom after the lowered limit, got '$(jstr "$rep" kind)'" [ "$(jstr "$rep" kind)" = oom ]
+	check "the hog did not survive" sh -c "! grep -q survived '$out'"
+	oci_end up1
+	end
+fi
+
+# --- oci-undelegated: limits the subtree cannot enforce refuse create ---------
+if want oci-undelegated; then
+	begin oci-undelegated
+	nocpu_setup
+	out=/tmp/wr-$case.out err=/tmp/wr-$case.err rep=/tmp/wr-$case.json
+	: > "$rep"
+	oci_bundle /tmp/oci-nocpu '["true"]' '{"cpu": {"quota": 50000, "period": 100000}}'
+	timeout -k 5 30 sh -c 'echo $$ > "$1/cgroup.procs" && shift && exec "$@"' mv "$N" \
+		"$W" oci --root "$OR" create --bundle /tmp/oci-nocpu nocpu1 > "$out" 2> "$err"
+	rc=$?
+	check "create exit 125, got $rc" [ "$rc" = 125 ]
+	check "one line on stderr" [ "$(wc -l < "$err")" = 1 ]
+	check "it names the cpus limit and the cpu controller" grep -q "^warden-oci: create: linux.resources asks for limits (cpus) that cannot be enforced here: the cpu controller is not delegated to $N" "$err"
+	check "no state left" [ ! -e "$OR/nocpu1" ]
+	figure "stderr: $(head -n1 "$err")"
+	nocpu_teardown
 	end
 fi
 
