@@ -35,7 +35,10 @@ Commands (runc's command line, for podman, containerd and CRI-O):
   start ID                                run the container's process
   state ID                                its state (JSON, as runc prints it)
   kill ID [SIGNAL] [--all]                signal the container's process (default TERM; a name or number)
-  delete [--force] ID                     remove a stopped container (--force: kill it first)
+  delete [--force] ID                     remove a stopped container and its cgroup (--force: kill it first)
+  pause ID, resume ID                     freeze, thaw the container's cgroup (cgroup.freeze)
+  update [--resources F|-] [--memory N] [--memory-swap N] [--pids-limit N] [--cpu-quota N] [--cpu-period N] ID
+                                          new limits in the container's cgroup (runc's JSON LinuxResources)
   list                                    the containers under --root
   exec [--process F] [--detach] [--pid-file F] ID [CMD...]   run a process in a running container
   ps [--format json] ID                   the container's processes
@@ -48,6 +51,11 @@ Global flags:
   --log FILE        where errors are logged (also on stderr)
   --log-format F    text or json (json: one {"level","msg","time"} line per error, as engines read them)
   --systemd-cgroup, --debug, --rootless   accepted for compatibility
+
+Cgroups: linux.resources limits (memory, swap, pids, cpu quota) are enforced in a cgroup
+of the container's own, in the delegated cgroup2 subtree warden runs in, or create fails
+(status 125). Without limits, a cgroupsPath asks for one where a delegated subtree allows
+it; pause, resume and update need it (docs/oci.md).
 `
 
 type ociCtx struct {
