@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"os"
 	"strings"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
@@ -88,18 +89,29 @@ func LimitsFromResources(r *specs.LinuxResources) (l cgroup.Limits, ignored []st
 
 // ociResources sets p's limits from the config: with limits asked for, the
 // mode is Required (a limit is enforced or the container is not created);
-// with none but a cgroupsPath, BestEffort (a cgroup of its own is made when
-// a delegated cgroup2 subtree allows it, for pause, resume, update and the
-// accounting; without one the container runs, as with runc and crun under
-// rootless cgroupfs, and the report says so); with neither, Off.
+// with none but a cgroupsPath, for a rootless caller, BestEffort (a cgroup
+// of its own is made when a delegated cgroup2 subtree allows it, for pause,
+// resume, update and the accounting; without one the container runs, as
+// with runc and crun under rootless cgroupfs, and the report says so); else
+// Off.
 func ociResources(l *specs.Linux, p *Plan) {
 	lim, ignored := LimitsFromResources(l.Resources)
 	p.Limits = lim
 	switch {
 	case len(lim.Requested()) > 0:
 		p.LimitsMode = cgroup.Required
-	case l.CgroupsPath != "":
+	case l.CgroupsPath != "" && !ociRootful():
 		p.LimitsMode = cgroup.BestEffort
+	case l.CgroupsPath != "":
+		// Root's own cgroup is writable wherever it is (a daemon's service,
+		// the hierarchy's root), and Setup would move every process of it
+		// aside to enable controllers there: not for a container that asks
+		// for no limit. A rootful engine (containerd names a cgroupsPath for
+		// every container) expects the path itself, which warden does not
+		// make (docs/oci.md).
+		p.LimitsMode = cgroup.Off
+		p.warnings = append(p.warnings, Warning{What: "linux.cgroupsPath " + l.CgroupsPath + " is not used",
+			Reason: "as root, warden-oci makes a cgroup of the container's own only for limits in linux.resources; pause, resume and update need one"})
 	default:
 		p.LimitsMode = cgroup.Off
 	}
@@ -107,6 +119,16 @@ func ociResources(l *specs.Linux, p *Plan) {
 		p.warnings = append(p.warnings, Warning{What: "linux.resources: " + strings.Join(ignored, ", "),
 			Reason: "not applied: warden sets memory, swap, pids and cpu quota limits only"})
 	}
+}
+
+// ociRootful: root in the initial user namespace (not rootless, as under
+// rootless podman's user namespace); crun's rule. A variable for tests.
+var ociRootful = func() bool {
+	if os.Geteuid() != 0 {
+		return false
+	}
+	b, err := os.ReadFile("/proc/self/uid_map")
+	return err == nil && strings.Join(strings.Fields(string(b)), " ") == "0 0 4294967295"
 }
 
 // OCICgroupName is the name of an OCI container's cgroup leaf: a

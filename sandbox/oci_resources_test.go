@@ -53,8 +53,10 @@ func TestLimitsFromResources(t *testing.T) {
 }
 
 // TestPlanFromSpecResources: limits make the mode required, a cgroupsPath
-// alone best-effort, neither off; what is not applied is a warning.
+// alone best-effort (off as root, with a warning), neither off; what is
+// not applied is a warning.
 func TestPlanFromSpecResources(t *testing.T) {
+	rootful := ociRootful
 	for _, tc := range []struct {
 		name string
 		edit func(s *specs.Spec)
@@ -67,11 +69,17 @@ func TestPlanFromSpecResources(t *testing.T) {
 			s.Linux.Resources = &specs.LinuxResources{Memory: &specs.LinuxMemory{Limit: i64(1 << 30)}}
 		}, cgroup.Required, ""},
 		{"path", func(s *specs.Spec) { s.Linux.CgroupsPath = "/default/c1" }, cgroup.BestEffort, ""},
+		{"path as root", func(s *specs.Spec) {
+			s.Linux.CgroupsPath = "/default/c1"
+			ociRootful = func() bool { return true }
+		}, cgroup.Off, "linux.cgroupsPath /default/c1 is not used"},
 		{"shares", func(s *specs.Spec) {
 			s.Linux.Resources = &specs.LinuxResources{CPU: &specs.LinuxCPU{Shares: u64(2)}}
 		}, cgroup.Off, "linux.resources: cpu.shares: not applied"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
+			ociRootful = func() bool { return false }
+			defer func() { ociRootful = rootful }()
 			s, b := ociSpec(t, tc.edit)
 			p, warns, err := PlanFromSpec(s, b, "/state/c1")
 			if err != nil {

@@ -54,8 +54,8 @@ Global flags:
 
 Cgroups: linux.resources limits (memory, swap, pids, cpu quota) are enforced in a cgroup
 of the container's own, in the delegated cgroup2 subtree warden runs in, or create fails
-(status 125). Without limits, a cgroupsPath asks for one where a delegated subtree allows
-it; pause, resume and update need it (docs/oci.md).
+(status 125). Without limits, a cgroupsPath asks a rootless warden-oci for one where a
+delegated subtree allows it; pause, resume and update need it (docs/oci.md).
 `
 
 type ociCtx struct {
