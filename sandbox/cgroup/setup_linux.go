@@ -61,7 +61,9 @@ func (h *host) setup(l Limits, mode Mode, name string) (*Leaf, []Warning, error)
 	}
 	b, failures := h.findBase(l, name)
 	var leaf *Leaf
-	if b != nil {
+	// In Required mode a limit that failed already decides: nothing is
+	// created (no evacuation, no leaf) only to be removed again.
+	if b != nil && !(mode == Required && len(failures) > 0) {
 		unlock := lockDir(b.dir)
 		var more []Failure
 		leaf, more = h.build(b, l, name, failures)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -389,3 +390,31 @@ func TestProbe(t *testing.T) {
 		}
 	})
 }
+
+// TestSetupRequiredCreatesNothingOnKnownFailure: a limit whose controller
+// the delegated cgroup lacks fails in Required mode before anything is
+// made: no evacuation, no leaf, not even for a moment.
+func TestSetupRequiredCreatesNothingOnKnownFailure(t *testing.T) {
+	k := newFakeKernel(t, all4...)
+	k.enable(k.root, "memory", "pids")
+	del := k.mk("del")
+	k.place(del, k.self)
+	h := k.host(nil)
+	mkdirs := 0
+	h.ops = countingOps{k, &mkdirs}
+	_, _, err := h.setup(Limits{Memory: 1 << 20, CPUs: 0.5}, Required, "c")
+	var ne *NotEnforcedError
+	if !errors.As(err, &ne) || len(ne.Failures) != 1 || ne.Failures[0].Limit != LimitCPUs {
+		t.Fatalf("setup = %v; want a NotEnforcedError for cpus", err)
+	}
+	if mkdirs != 0 || !slices.Equal(k.tree(), []string{"del"}) || !slices.Equal(k.procsOf(del), []string{"1000001"}) {
+		t.Errorf("after the refusal: %d mkdirs, tree %v, %s holds %v; want nothing made or moved", mkdirs, k.tree(), del, k.procsOf(del))
+	}
+}
+
+type countingOps struct {
+	*fakeKernel
+	n *int
+}
+
+func (c countingOps) Mkdir(path string) error { *c.n++; return c.fakeKernel.Mkdir(path) }
