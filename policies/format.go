@@ -237,3 +237,14 @@ func quote(s string) string {
 	b.WriteByte('"')
 	return b.String()
 }
+
+// QuotePath renders a literal path as a TOML string of a policy: quoted, and
+// every "$" doubled so that no ${VAR} in it is expanded.
+func QuotePath(p string) string { return quote(escapeDollars(p)) }
+
+// QuoteVarPath is QuotePath for a path that begins with a policy variable:
+// "${" + name + "}" followed by the literal rest.
+func QuoteVarPath(name, rest string) string { return quote("${" + name + "}" + escapeDollars(rest)) }
+
+// QuoteString renders s as a TOML basic string.
+func QuoteString(s string) string { return quote(s) }

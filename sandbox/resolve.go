@@ -29,6 +29,18 @@ import (
 // connect(2), and little that programs read. --ro /var shows all of it.
 var systemDirs = []string{"/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/etc", "/opt", "/var/lib", "/var/cache"}
 
+// IsSystemDir reports whether dir is one of the host's system directories
+// that the jail core shows read-only whatever the policy (not a policy's
+// own list).
+func IsSystemDir(dir string) bool {
+	for _, d := range systemDirs {
+		if d == dir {
+			return true
+		}
+	}
+	return false
+}
+
 // daemonSocketDirs hold sockets of privileged daemons under the shown
 // /var, which a read-only bind does not close to connect(2): members of
 // their groups (lxd, incus-admin, microk8s) can have the daemon start a

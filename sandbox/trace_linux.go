@@ -12,12 +12,20 @@ import (
 	"github.com/warden-sandbox/warden/userns"
 )
 
+// Accesses are what a command did in one traced directory, by path
+// relative to it.
+type Accesses = fuse.Report
+
 // TraceResult is what the command did in one traced directory.
 type TraceResult struct {
 	Target, Source string
 	ReadOnly       bool
-	Accesses       fuse.Report
-	Err            error
+	Accesses       Accesses
+	// Changes counts the requests that changed something (writes,
+	// creates, deletes, renames, metadata), those of files the command
+	// created and removed again too, which Accesses does not list.
+	Changes uint64
+	Err     error
 }
 
 // traceServers are the FUSE servers of a run's traced directories, by
@@ -98,6 +106,10 @@ func (l *launch) traceResults(res *Result) {
 				s.Close()
 			}
 			r.Accesses = s.Accesses()
+			for _, c := range s.Counts() {
+				r.Changes += c.OpenWrite + c.Write + c.Setattr + c.Setxattr + c.Create + c.Mkdir + c.Mknod +
+					c.Symlink + c.Link + c.Unlink + c.Rmdir + c.RenameFrom + c.RenameTo
+			}
 		}
 		if res != nil {
 			res.Traces = append(res.Traces, r)

@@ -26,6 +26,9 @@ const policyUsage = `Usage:
                                              the plan warden run would build, without running it;
                                              --program: the system calls that build the jail
   warden policy check FILE...                validate policy files; exit 0 if all are valid, else 125
+  warden policy learn [--out FILE] [run flags] -- CMD [ARGS...]
+                                             run CMD traced and write a policy that shows only
+                                             what it used (docs/trace.md)
 
 A NAME is looked up in $XDG_CONFIG_HOME/warden/policies, /etc/warden/policies,
 then among the built-ins; a value with a "/" or ending in ".toml" is a file.
@@ -59,6 +62,8 @@ func (c policyCmd) run(args []string) int {
 		return c.explain(args[1:])
 	case "check":
 		return c.check(args[1:])
+	case "learn":
+		return cmdPolicyLearn(args[1:], c.stdout, c.stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(c.stdout, policyUsage)
 		return 0
