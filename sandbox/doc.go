@@ -30,9 +30,10 @@
 //     overlay ops (the layers come from package image, resolved by the
 //     caller); after the run, each overlay's upper layer, handed over by init,
 //     is read into a write-set (package writeset) and saved (--overlay-keep);
-//   - oci.go, oci_mounts.go, create_linux.go: an OCI config.json becomes a
-//     Plan (PlanFromSpec), and Create builds the container and leaves init at
-//     its start gate, outliving warden (`warden oci`);
+//   - oci.go, oci_mounts.go, oci_resources.go, create_linux.go: an OCI
+//     config.json becomes a Plan (PlanFromSpec; linux.resources through
+//     LimitsFromResources), and Create builds the container, with its cgroup
+//     leaf, and leaves init at its start gate, outliving warden (`warden oci`);
 //   - exec_linux.go: a command joins a running jail (warden exec, oci exec).
 //
 // The wire messages are listed in jailprog/wire.go. The jail never fails
