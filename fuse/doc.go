@@ -1,15 +1,18 @@
 // Package fuse serves FUSE file systems from outside a jail into a mount
 // inside it. Its one file system so far is a tracing mirror: a host
 // directory ROOT shown in the jail, which records by path what the jail
-// read, wrote, created, deleted or only stat'ed. It is meant for `warden run
-// --trace PATH` (issue 12) and is not linked into warden yet: go-fuse's
-// package initialisers cost every warden start about 1 ms and keep fd 3
-// (docs/performance.md).
+// read, wrote, created, deleted or only stat'ed: what `warden run --trace
+// DIR` shows DIR through, and `warden policy learn` every host directory.
+// Linking it costs every warden start about 1 ms (go-fuse's package
+// initialisers), and one of those keeps a pipe at fd 3 for good, which is
+// why warden takes only descriptors without close-on-exec for inherited
+// ones (sandbox.Inherited).
 //
 // The split, and why: the jail's init (in the jail's user and mount
-// namespaces) opens /dev/fuse, mounts it with MountData, and passes the
-// descriptor out by SCM_RIGHTS; the kernel requires the mount to be made in
-// the namespace that opened the device. Warden then calls Serve on it, on the
+// namespaces) opens /dev/fuse, mounts it (MountData's options), and passes the
+// descriptor out by SCM_RIGHTS once the mount exists (sandbox/jailprog:
+// mounts_fuse.go); the kernel requires the mount to be made in the
+// namespace that opened the device. Warden then calls Serve on it, on the
 // host side, so the server keeps its host view (ROOT, the host ids) and its
 // record out of the jail's reach. The connection ends when the mount goes
 // away (the jail's mount namespace ends) or on Close.

@@ -482,5 +482,7 @@ Examples:
   warden run --policy ci --report run.json --stats -- make test
   warden run --overlay . --diff -- sh ./untrusted-install.sh     # what would it change?
   warden run --image ./busybox.tar -- sh -c 'cat /etc/os-release'
+  warden run --trace . --report r.json -- make                  # what did the build read and write?
+  warden policy learn --out make.toml -- make                   # a policy that shows only what make used
 `)
 }

@@ -54,7 +54,7 @@ func TestLearnedPolicy(t *testing.T) {
 		`"/usr/include", # read by the command: 8`, // eight headers: the directory
 		`"/usr/local/go/bin", # looked up by the command: 1`,
 		`"/etc/alternatives", # read by the command: 1`, // a symlink below the top: its directory
-		`"/etc/localtime", # read by the command: 1`, // at the top: the file it points to
+		`"/etc/localtime", # read by the command: 1`,    // at the top: the file it points to
 		`"/etc/ld.so.cache", # read by the command: 1`,
 		`"/usr", # only what the command used is shown in it`,
 		`"/opt", # not used by the command`,
