@@ -166,6 +166,9 @@ func Run(p *Plan, logw io.Writer) (res *Result, err error) {
 	if err := preflightLayers(p); err != nil {
 		return nil, err
 	}
+	if err := preflightTraces(p); err != nil {
+		return nil, err
+	}
 	for _, d := range p.CacheDirs {
 		if err := os.MkdirAll(d, 0o700); err != nil {
 			return nil, fmt.Errorf("cache directory: %w", err)

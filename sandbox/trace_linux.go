@@ -9,6 +9,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/warden-sandbox/warden/fuse"
+	"github.com/warden-sandbox/warden/sandbox/jailprog"
 	"github.com/warden-sandbox/warden/userns"
 )
 
@@ -35,6 +36,29 @@ type traceServers struct {
 	wg      sync.WaitGroup
 	servers map[int]*fuse.Server
 	errs    map[int]error
+}
+
+// preflightTraces refuses, before anything is created, traced directories
+// this host cannot mount: /dev/fuse missing or not readable and writable by
+// the caller, or a descriptor limit below the fixed numbers the jail's init
+// moves /dev/fuse to (jailprog.TraceFD).
+func preflightTraces(p *Plan) error {
+	if len(p.Traces) == 0 {
+		return nil
+	}
+	fd, err := unix.Open("/dev/fuse", unix.O_RDWR|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return &HintError{Msg: fmt.Sprintf("--trace %s: cannot open /dev/fuse: %v", p.Traces[0].Target, err),
+			Hint: []string{"tracing needs FUSE: load the module (modprobe fuse) and let users open the device (chmod 0666 /dev/fuse, Debian's default); `warden check` says what this host has"}}
+	}
+	unix.Close(fd)
+	var lim unix.Rlimit
+	highest := uint64(jailprog.TraceFD + len(p.Traces) - 1)
+	if unix.Getrlimit(unix.RLIMIT_NOFILE, &lim) == nil && lim.Cur <= highest {
+		return &HintError{Msg: fmt.Sprintf("--trace %s: the jail's init needs descriptor number %d, and the limit of open files is %d", p.Traces[0].Target, highest, lim.Cur),
+			Hint: []string{fmt.Sprintf("raise it where warden starts (ulimit -n %d) and run again", max(highest+1, 1024))}}
+	}
+	return nil
 }
 
 // serveTrace serves traced directory i on fd, the /dev/fuse of its mount

@@ -205,3 +205,16 @@ func processNamed(arg string) bool {
 	}
 	return false
 }
+
+// TestTraceDescriptorLimit: the jail's init moves /dev/fuse to a fixed
+// descriptor number; under a lower limit of open files warden refuses
+// before anything runs, and says what to raise.
+func TestTraceDescriptorLimit(t *testing.T) {
+	e := newEnv(t)
+	cmd := exec.Command("sh", "-c", `ulimit -n 512 && exec "$0" run --trace . -- true`, wardenBin(t))
+	cmd.Dir, cmd.Env = e.cwd, e.env
+	out, err := cmd.CombinedOutput()
+	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 125 || !strings.Contains(string(out), "needs descriptor number 900") || !strings.Contains(string(out), "ulimit -n 1024") {
+		t.Errorf("--trace under ulimit -n 512: %v\n%s", err, out)
+	}
+}
