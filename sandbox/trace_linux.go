@@ -116,7 +116,7 @@ func (l *launch) traceResults(res *Result) {
 	}
 	t := &l.traces
 	t.wg.Wait() // every Serve has returned
-	deadline := time.After(traceWait)
+	deadline := time.Now().Add(traceWait)
 	for i, tp := range l.p.Traces {
 		r := TraceResult{Target: tp.Target, Source: tp.Source, ReadOnly: tp.ReadOnly}
 		s := t.servers[i]
@@ -141,26 +141,16 @@ func (l *launch) traceResults(res *Result) {
 	}
 }
 
-// waitOrDeadline waits for s to end, until deadline fires (then false).
-func waitOrDeadline(s *fuse.Server, deadline <-chan time.Time) bool {
+// waitOrDeadline waits for s to end, until deadline (then false).
+func waitOrDeadline(s *fuse.Server, deadline time.Time) bool {
 	done := make(chan struct{})
 	go func() { s.Wait(); close(done) }()
+	timer := time.NewTimer(time.Until(deadline))
+	defer timer.Stop()
 	select {
 	case <-done:
 		return true
-	case <-deadline:
+	case <-timer.C:
 		return false
-	}
-}
-
-// stopTraces stops every server without waiting: the run failed before
-// the jail ran.
-func (l *launch) stopTraces() {
-	t := &l.traces
-	t.wg.Wait()
-	for _, s := range t.servers {
-		if s != nil {
-			s.Close()
-		}
 	}
 }
