@@ -42,14 +42,17 @@ func cmdPolicyLearn(args []string, stdout, stderr io.Writer) int {
 		return fail(stderr, sandbox.Usagef("policy learn: %v", err), "run `warden policy learn --help`")
 	}
 	fdErr := inheritedFDs(o.passFDs)
+	repErr := reportWritable(o.report)
 	unix.CloseRange(3, ^uint(0), unix.CLOSE_RANGE_CLOEXEC)
 	switch {
 	case fdErr != nil:
 		return fail(stderr, fdErr)
+	case repErr != nil:
+		return fail(stderr, sandbox.Usagef("--report %s: %v", o.report, repErr))
 	case len(fs.Args()) == 0:
 		return fail(stderr, sandbox.Usagef("policy learn: no command given: use warden policy learn [--out FILE] [run flags] -- CMD [ARGS...]"))
-	case o.detach || o.rootfs != "" || o.image != "":
-		return fail(stderr, sandbox.Usagef("policy learn: -d, --rootfs and --image cannot be learned from: the policy describes the host's view"))
+	case o.detach || o.name != "" || o.supervise != "" || o.rootfs != "" || o.image != "":
+		return fail(stderr, sandbox.Usagef("policy learn: -d, --name, --rootfs and --image cannot be learned from: the policy describes the host's view of one run"))
 	}
 	if out != "" {
 		if err := reportWritable(out); err != nil {
@@ -59,6 +62,18 @@ func cmdPolicyLearn(args []string, stdout, stderr io.Writer) int {
 	o.seccompAudit = true
 	plan, res, kept, err := runTraced(o, fs.Args(), stderr)
 	status := exitStatus(plan, res, err, stderr)
+	if o.stats && res != nil {
+		printStats(stderr, res)
+	}
+	if o.diff && res != nil {
+		printDiff(stderr, res)
+	}
+	if o.report != "" {
+		rep := sandbox.NewReport(plan, sandbox.PolicyRef{}, res, err, status, nil)
+		if werr := writeReport(o.report, rep.JSON()); werr != nil {
+			fmt.Fprintf(stderr, "warden: error: --report %s: %v\n", o.report, werr)
+		}
+	}
 	if err != nil {
 		return status
 	}
