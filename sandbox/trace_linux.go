@@ -49,7 +49,7 @@ func preflightTraces(p *Plan) error {
 	fd, err := unix.Open("/dev/fuse", unix.O_RDWR|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return &HintError{Msg: fmt.Sprintf("--trace %s: cannot open /dev/fuse: %v", p.Traces[0].Target, err),
-			Hint: []string{"tracing needs FUSE: load the module (modprobe fuse) and let users open the device (chmod 0666 /dev/fuse, Debian's default); `warden check` says what this host has"}}
+			Hint: []string{"tracing needs FUSE: /dev/fuse must exist and be mode 0666 (Debian's fuse3 package does both: sudo apt install fuse3); `warden check` says what this host has"}}
 	}
 	unix.Close(fd)
 	var lim unix.Rlimit
