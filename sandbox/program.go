@@ -82,7 +82,7 @@ func initProgram(p *Plan, syncFD int) (*jailprog.Program, error) {
 		b.Call(unix.SYS_OPENAT, "openat", jailprog.I(atFDCWD, "AT_FDCWD"), b.Str(p.Gate),
 			jailprog.I(unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, "O_PATH|O_DIRECTORY|O_CLOEXEC"), jailprog.Int(0)).Out = gate
 	}
-	b.Mounts(p.Mounts, p.Scratch, jailprog.Dynamic{Source: resolvSource, Buf: goBuf, Len: goLen})
+	b.Mounts(p.Mounts, p.Scratch, jailprog.Dynamic{Source: resolvSource, Buf: goBuf, Len: goLen}, nil)
 	b.Context("chdir", p.Cwd, "chdir")
 	s := b.Call(unix.SYS_CHDIR, "chdir", b.Str(p.Cwd))
 	if p.CwdFallback != "" {

@@ -1,9 +1,11 @@
 package jailprog
 
 import (
+	"encoding/binary"
 	"fmt"
 	"strconv"
 	"syscall"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -173,6 +175,41 @@ func (b *Builder) Exec(cands, argv, env []string) {
 // (a bit mask), printed as show.
 func (b *Builder) CapDrop(keep uint64, show string) {
 	b.add(&Step{Nr: OpCapDrop, Name: "prctl", Args: []Arg{I(uintptr(keep), show)}, Out: -1})
+}
+
+// Hook appends the run of one hook (an OCI createContainer or
+// startContainer hook), under stage (for errors: "createContainer hook 0
+// (/usr/bin/x)"): a pipe that gets the container's state (buffer state,
+// its length in register stateLen) and is closed for writing, so the hook
+// reads the state and then EOF on its stdin; the hook started (OpSpawn)
+// with the pipe as its stdin and argv and env as given; then the wait for
+// it, killed after timeout (0: no limit). A hook that cannot be executed,
+// ends with a status other than 0 or outlives its timeout fails the step.
+//
+// The state is written before the hook exists: a pipe holds 64 KiB, so
+// the caller keeps the state below that, and the write never waits for a
+// reader.
+func (b *Builder) Hook(stage, path string, argv, env []string, timeout time.Duration, state Arg, stateLen int) {
+	b.Context(stage, "", "pipe for the state")
+	rd, wr := b.Reg(), b.Reg()
+	b.add(&Step{Nr: OpPipe, Name: "pipe2", Args: []Arg{R(rd), R(wr), I(unix.O_CLOEXEC, "O_CLOEXEC")}, Out: -1})
+	b.Context(stage, "", "write the state")
+	b.Call(unix.SYS_WRITE, "write", R(wr), state, R(stateLen))
+	b.Close(wr)
+	b.Context(stage, "", "")
+	pid := b.Reg()
+	b.add(&Step{Nr: OpSpawn, Name: "clone3", Out: pid, Args: []Arg{R(rd), b.Str(path),
+		b.Strs(argv, fmt.Sprintf("%q", argv)), b.Strs(env, fmt.Sprintf("<%d variables>", len(env)))}})
+	b.Close(rd)
+	ts := Null
+	if timeout > 0 {
+		buf := make([]byte, 16) // struct timespec
+		binary.NativeEndian.PutUint64(buf, uint64(timeout/time.Second))
+		binary.NativeEndian.PutUint64(buf[8:], uint64(timeout%time.Second))
+		ts = b.Bytes(buf, "{"+timeout.String()+"}")
+	}
+	b.add(&Step{Nr: OpWait, Name: "waitid", Args: []Arg{R(pid), ts}, Out: -1})
+	b.Close(pid)
 }
 
 // Store copies register r into the first 4 bytes of buffer into.

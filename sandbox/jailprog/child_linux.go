@@ -3,6 +3,7 @@ package jailprog
 import (
 	"fmt"
 	"runtime"
+	"strings"
 	"syscall"
 	"unsafe"
 
@@ -224,6 +225,7 @@ func (c *Child) startCopy() error {
 //go:nocheckptr
 func (c *Child) main() {
 	if i, e := c.init.run(); e != 0 {
+		c.msg.Status = c.init.status
 		c.send(MsgError, 0, int32(i), int32(e), -1)
 		exit(1)
 	}
@@ -312,6 +314,7 @@ func (c *Child) forkPayload() (uintptr, syscall.Errno) {
 	}
 	if pid == 0 {
 		i, e := c.payload.run()
+		c.msg.Status = c.payload.status
 		c.send(MsgError, 1, int32(i), int32(e), -1)
 		exit(127)
 	}
@@ -350,7 +353,26 @@ func (c *Child) Error(m Message) (stage, path, detail string, errno syscall.Errn
 		p = c.spec.Payload
 	}
 	stage, path, detail = p.Describe(int(m.Step))
+	if i := int(m.Step); i >= 0 && i < len(p.Steps) && p.Steps[i].Nr == OpWait {
+		// A hook's wait: how it ended, which is no errno of a call.
+		detail, errno = HookEnding(errno, m.Status, p.Steps[i].Args[1].Show), 0
+	}
 	return stage, path, detail, errno
+}
+
+// HookEnding says how a hook ended, from its OpWait's errno, wait status
+// and timeout (as the listing shows it: "{5s}").
+func HookEnding(errno syscall.Errno, status int32, timeout string) string {
+	switch {
+	case errno == syscall.ETIMEDOUT:
+		return "timed out after " + strings.Trim(timeout, "{}") + " (killed)"
+	case errno != ErrStatus:
+		return "waitid: " + errno.Error()
+	case status&0x7f == 0:
+		return fmt.Sprintf("exit status %d", status>>8&0xff)
+	default:
+		return "killed by " + unix.SignalName(syscall.Signal(status&0x7f))
+	}
 }
 
 // Marks names the marks init's program set, from a "started" message.

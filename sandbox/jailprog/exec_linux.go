@@ -43,6 +43,17 @@ type image struct {
 	// child sends OpNotify's message.
 	child *Child
 	dfl   [4]uint64 // struct sigaction of SIG_DFL (all zero)
+
+	// What OpPipe, OpSpawn and OpWait use (a hook's run).
+	pipe      [2]int32
+	spawnArgs cloneArgs
+	pidfd     int32
+	execErr   int32 // the hook's failed execve, written by the vfork child
+	pfd       unix.PollFd
+	info      [16]uint64 // siginfo_t of waitid
+	// status is the wait status of the last OpWait, which the error
+	// message carries.
+	status int32
 }
 
 const noFD = ^uintptr(0)
@@ -152,6 +163,31 @@ func (im *image) run() (int, syscall.Errno) {
 				}
 			}
 			continue
+		case OpPipe:
+			_, _, e := syscall.RawSyscall6(unix.SYS_PIPE2, uintptr(unsafe.Pointer(&im.pipe)), s.a[2], 0, 0, 0, 0)
+			if e != 0 {
+				return i - 1, e
+			}
+			im.regs[uint8(s.a[0])], im.regs[uint8(s.a[1])] = uintptr(im.pipe[0]), uintptr(im.pipe[1])
+			continue
+		case OpSpawn:
+			im.execErr = 0
+			if e := im.spawn(s); e != 0 {
+				return i - 1, e
+			}
+			if im.execErr != 0 {
+				// The vfork child's execve failed; it has exited 127.
+				syscall.RawSyscall6(unix.SYS_WAITID, unix.P_PIDFD, uintptr(im.pidfd), uintptr(unsafe.Pointer(&im.info)), unix.WEXITED, 0, 0)
+				syscall.RawSyscall6(unix.SYS_CLOSE, uintptr(im.pidfd), 0, 0, 0, 0, 0)
+				return i - 1, syscall.Errno(im.execErr)
+			}
+			im.regs[uint8(s.out)] = uintptr(im.pidfd)
+			continue
+		case OpWait:
+			if e := im.wait(s); e != 0 {
+				return i - 1, e
+			}
+			continue
 		case OpNotify:
 			if im.child != nil {
 				fd := -1
@@ -191,6 +227,99 @@ func (im *image) run() (int, syscall.Errno) {
 			im.regs[uint8(s.out)] = r1
 		}
 	}
+}
+
+// spawn starts a hook's process (OpSpawn), its pidfd in im.pidfd. Like
+// Child.forkPayload it clones vfork-style on this stack: the child never
+// returns from here, and the parent uses nothing of this frame the child
+// may have changed.
+//
+//go:noinline
+//go:nosplit
+//go:norace
+//go:nocheckptr
+func (im *image) spawn(s *xstep) syscall.Errno {
+	im.pidfd = -1
+	a := &im.spawnArgs
+	a.flags = vforkFlags | unix.CLONE_PIDFD
+	a.pidfd = uint64(uintptr(unsafe.Pointer(&im.pidfd)))
+	a.exitSignal = uint64(unix.SIGCHLD)
+	pid, e := vforkClone3(uintptr(unsafe.Pointer(a)), unsafe.Sizeof(*a))
+	if e == uintptr(syscall.ENOSYS) {
+		// clone3 refused by a seccomp filter (a startContainer hook runs
+		// under the container's): clone(2), a copy.
+		a.flags &^= vforkFlags
+		var e2 syscall.Errno
+		pid, e2 = clone(a)
+		e = uintptr(e2)
+	}
+	if e != 0 {
+		return syscall.Errno(e)
+	}
+	if pid == 0 {
+		stdin := im.regs[uint8(s.a[0])]
+		syscall.RawSyscall6(unix.SYS_DUP3, stdin, 0, 0, 0, 0, 0)
+		// Nothing of init's or the payload's but stdio: not the sync
+		// socket, not the gate, not the fds passed to the payload.
+		syscall.RawSyscall6(unix.SYS_CLOSE_RANGE, 3, ^uintptr(0)>>32, 0, 0, 0, 0)
+		_, _, e := syscall.RawSyscall6(unix.SYS_EXECVE, s.a[1], s.a[2], s.a[3], 0, 0, 0)
+		im.execErr = int32(e)
+		exit(127)
+	}
+	return 0
+}
+
+// wait waits for a hook's process (OpWait): see OpWait.
+//
+//go:nosplit
+//go:norace
+//go:nocheckptr
+func (im *image) wait(s *xstep) syscall.Errno {
+	fd := im.regs[uint8(s.a[0])]
+	im.status = 0
+	timedOut := false
+	if s.a[1] != 0 {
+		im.pfd.Fd, im.pfd.Events, im.pfd.Revents = int32(fd), unix.POLLIN, 0
+		for {
+			n, _, e := syscall.RawSyscall6(unix.SYS_PPOLL, uintptr(unsafe.Pointer(&im.pfd)), 1, s.a[1], 0, 0, 0)
+			if e == syscall.EINTR {
+				continue
+			}
+			if e != 0 {
+				return e
+			}
+			if n == 0 {
+				syscall.RawSyscall6(unix.SYS_PIDFD_SEND_SIGNAL, fd, uintptr(unix.SIGKILL), 0, 0, 0, 0)
+				timedOut = true
+			}
+			break
+		}
+	}
+	for {
+		_, _, e := syscall.RawSyscall6(unix.SYS_WAITID, unix.P_PIDFD, fd, uintptr(unsafe.Pointer(&im.info)), unix.WEXITED, 0, 0)
+		if e == syscall.EINTR {
+			continue
+		}
+		if e != 0 {
+			return e
+		}
+		break
+	}
+	// siginfo_t: si_code at 8; si_status at 24 (after si_pid, si_uid).
+	code := *(*int32)(unsafe.Add(unsafe.Pointer(&im.info), 8))
+	st := *(*int32)(unsafe.Add(unsafe.Pointer(&im.info), 24))
+	if code == 1 { // CLD_EXITED
+		im.status = (st & 0xff) << 8
+	} else { // CLD_KILLED, CLD_DUMPED: the signal, as wait4 has it
+		im.status = st & 0x7f
+	}
+	if timedOut {
+		return syscall.ETIMEDOUT
+	}
+	if im.status != 0 {
+		return ErrStatus
+	}
+	return 0
 }
 
 // execSearch is execvpe(3)'s search over the candidate paths.

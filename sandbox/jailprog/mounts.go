@@ -39,8 +39,13 @@ type Dynamic struct {
 //   - Hide and Remount targets are never created: a new mount point would
 //     appear on the host through a read-write bind;
 //   - an Optional op whose source or target does not exist is skipped.
-func (b *Builder) Mounts(ops []mount.Op, scratch string, dyn Dynamic) {
-	c := &mountCompiler{b: b, tree: &node{kind: fresh}, dyn: dyn}
+//
+// beforePivot, if not nil, appends steps that run once every mount is
+// made, in the new root as the current directory, before pivot_root: the
+// host's file system is still there, with the new root attached at
+// scratch (an OCI container's createContainer hooks).
+func (b *Builder) Mounts(ops []mount.Op, scratch string, dyn Dynamic, beforePivot func()) {
+	c := &mountCompiler{b: b, tree: &node{kind: fresh}, dyn: dyn, beforePivot: beforePivot}
 	c.run(ops, scratch)
 }
 
@@ -67,6 +72,7 @@ type mountCompiler struct {
 	// writableRoot: the root is an overlay, which stays writable (its
 	// writes go to the upper layer).
 	writableRoot bool
+	beforePivot  func()
 }
 
 const resolveAll = unix.RESOLVE_BENEATH | unix.RESOLVE_NO_SYMLINKS | unix.RESOLVE_NO_MAGICLINKS
@@ -506,6 +512,10 @@ func (c *mountCompiler) pivot() {
 	b := c.b
 	b.Context("mount", "/", "pivot_root")
 	b.Call(unix.SYS_FCHDIR, "fchdir", R(c.root))
+	if c.beforePivot != nil {
+		c.beforePivot()
+		b.Context("mount", "/", "pivot_root")
+	}
 	b.Call(unix.SYS_PIVOT_ROOT, "pivot_root", b.Str("."), b.Str("."))
 	// MNT_DETACH: the old root is busy (open fds of the host tree).
 	b.Context("mount", "/", "detach old root")

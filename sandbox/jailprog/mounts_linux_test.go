@@ -127,7 +127,7 @@ func TestMountsRefuseSymlinkTarget(t *testing.T) {
 func runMounts(t *testing.T, ops []mount.Op, scratch string) (*Program, int, unix.Errno) {
 	t.Helper()
 	b := NewBuilder()
-	b.Mounts(ops, scratch, Dynamic{})
+	b.Mounts(ops, scratch, Dynamic{}, nil)
 	p, err := b.Program()
 	if err != nil {
 		t.Fatal(err)

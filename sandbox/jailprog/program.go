@@ -61,7 +61,32 @@ const (
 	// prctl(PR_CAPBSET_DROP) but those in the mask Args[0]; numbers the
 	// kernel does not know (EINVAL) are not a failure.
 	OpCapDrop
+	// OpPipe is pipe2(2) with flags Args[2]: the read end goes to register
+	// Args[0], the write end to register Args[1].
+	OpPipe
+	// OpSpawn starts a hook: a vfork-style clone3 (CLONE_VM|CLONE_VFORK,
+	// as the payload's, or a plain clone(2) copy where clone3 is refused)
+	// with CLONE_PIDFD, the pidfd in register Out. The child makes the fd
+	// in register Args[0] its stdin (dup3), closes every fd above 2, and
+	// execve(2)s the path in buffer Args[1] with the argv and envp of the
+	// lists Args[2] and Args[3]; should that fail it exits 127. The step
+	// fails with the clone's errno, or with the child's execve errno when
+	// it shares init's memory (vfork: the child has exec'd or exited when
+	// the clone returns); a copy's failed execve shows as status 127.
+	OpSpawn
+	// OpWait waits for the process of the pidfd in register Args[0]
+	// (waitid P_PIDFD): with a timeout (Args[1] the address of a struct
+	// timespec, not 0), it polls the pidfd that long and then kills the
+	// process with pidfd_send_signal(SIGKILL). It fails with ETIMEDOUT when
+	// the process was killed for the timeout, with ErrStatus when it ended
+	// with another status than 0; the wait status goes to the parent in the
+	// error message (Message.Status).
+	OpWait
 )
+
+// ErrStatus is the errno of an OpWait step whose process did not exit 0;
+// Child.Error turns it into the status itself.
+const ErrStatus = syscall.ECANCELED
 
 // Step is one system call (or pseudo-op) of a jail program.
 type Step struct {
@@ -151,6 +176,19 @@ func (s Step) String() string {
 	case OpCapDrop:
 		fmt.Fprintf(&b, "prctl(PR_CAPBSET_DROP, 0…63 except %s)  [each capability; EINVAL ok]", s.Args[0].Show)
 		return b.String()
+	case OpPipe:
+		fmt.Fprintf(&b, "%s, %s = pipe2(%s)", s.Args[0].Show, s.Args[1].Show, s.Args[2].Show)
+		return b.String()
+	case OpSpawn:
+		fmt.Fprintf(&b, "r%d = clone3({CLONE_VM|CLONE_VFORK|CLONE_PIDFD})  [child: dup3(%s, 0, 0), close_range(3, ~0U, 0), execve(%s, %s, %s), else exit 127]",
+			s.Out, s.Args[0].Show, s.Args[1].Show, s.Args[2].Show, s.Args[3].Show)
+		return b.String()
+	case OpWait:
+		if s.Args[1].V != 0 {
+			fmt.Fprintf(&b, "ppoll({%s, POLLIN}, 1, %s) → 0: pidfd_send_signal(%s, SIGKILL), fail ETIMEDOUT; ", s.Args[0].Show, s.Args[1].Show, s.Args[0].Show)
+		}
+		fmt.Fprintf(&b, "waitid(P_PIDFD, %s, WEXITED)  [status ≠ 0 fails]", s.Args[0].Show)
+		return b.String()
 	}
 	if s.Out >= 0 {
 		fmt.Fprintf(&b, "r%d = ", s.Out)
@@ -198,7 +236,7 @@ func (p *Program) Describe(i int) (stage, path, detail string) {
 	}
 	s := p.Steps[i]
 	call := s.Name
-	if s.Nr == OpExec {
+	if s.Nr == OpExec || s.Nr == OpSpawn {
 		call = "execve"
 	}
 	d := s.Detail

@@ -5,6 +5,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/warden-sandbox/warden/sandbox/mount"
 )
@@ -18,7 +19,7 @@ func TestListing(t *testing.T) {
 		{Kind: mount.Symlink, Source: "usr/bin", Target: "/bin"},
 		{Kind: mount.Tmpfs, Target: "/tmp", Data: "mode=1777"},
 		{Kind: mount.Remount, Target: "/proc/sys", Optional: true},
-	}, "/tmp", Dynamic{})
+	}, "/tmp", Dynamic{}, nil)
 	p, err := b.Program()
 	if err != nil {
 		t.Fatal(err)
@@ -108,7 +109,7 @@ func TestTraceListing(t *testing.T) {
 	b.Mounts([]mount.Op{
 		{Kind: mount.Bind, Source: "/usr", Target: "/usr", ReadOnly: true},
 		{Kind: mount.Trace, Source: "/home/u/proj", Target: "/home/u/proj", Data: "user_id=1000,group_id=1000"},
-	}, "/tmp", Dynamic{})
+	}, "/tmp", Dynamic{}, nil)
 	p, err := b.Program()
 	if err != nil {
 		t.Fatal(err)
@@ -138,5 +139,65 @@ func TestTraceListing(t *testing.T) {
 	}
 	if !strings.Contains(got, `"default_permissions"`) || !strings.Contains(got, `"allow_other"`) {
 		t.Errorf("the FUSE mount lacks default_permissions or allow_other:\n%s", got)
+	}
+}
+
+// TestHookListing: a hook's run is a pipe that gets the state and is
+// closed for writing before the hook exists, the hook spawned with the
+// read end as its stdin, then the wait with its timeout; every register
+// is closed again.
+func TestHookListing(t *testing.T) {
+	b := NewBuilder()
+	state := b.Bytes([]byte(`{"id":"c1"}`), "<state>")
+	n := b.Reg()
+	b.Hook("createContainer hook 0 (/bin/hook)", "/bin/hook", []string{"hook", "-v"}, []string{"A=1"}, 5*time.Second, state, n)
+	p, err := b.Program()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := p.String()
+	order := []string{
+		`r1, r2 = pipe2(O_CLOEXEC)`,
+		`write(r2, <state>, r0)`,
+		`close(r2)`,
+		`r2 = clone3({CLONE_VM|CLONE_VFORK|CLONE_PIDFD})  [child: dup3(r1, 0, 0), close_range(3, ~0U, 0), execve("/bin/hook", ["hook" "-v"], <1 variables>), else exit 127]`,
+		`close(r1)`,
+		`ppoll({r2, POLLIN}, 1, {5s}) → 0: pidfd_send_signal(r2, SIGKILL), fail ETIMEDOUT; waitid(P_PIDFD, r2, WEXITED)  [status ≠ 0 fails]`,
+		`close(r2)`,
+	}
+	at := 0
+	for _, want := range order {
+		i := strings.Index(got[at:], want)
+		if i < 0 {
+			t.Fatalf("listing lacks %q after position %d:\n%s", want, at, got)
+		}
+		at += i + len(want)
+	}
+	for i := range p.Steps {
+		if stage, _, _ := p.Describe(i); stage != "createContainer hook 0 (/bin/hook)" {
+			t.Errorf("step %d is described as %q", i, stage)
+		}
+	}
+	b = NewBuilder()
+	b.Hook("h", "/bin/hook", nil, nil, 0, state, n)
+	p, _ = b.Program()
+	if got := p.String(); strings.Contains(got, "ppoll") {
+		t.Errorf("a hook without a timeout polls:\n%s", got)
+	}
+}
+
+// TestMountsBeforePivot: the steps before pivot_root run in the new root
+// (after its fchdir), once every mount is made.
+func TestMountsBeforePivot(t *testing.T) {
+	b := NewBuilder()
+	b.Mounts([]mount.Op{{Kind: mount.Tmpfs, Target: "/tmp"}}, "/scratch", Dynamic{}, func() { b.Call(1, "hook-here") })
+	p, err := b.Program()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := p.String()
+	fsmount, fchdir, hook, pivot := strings.LastIndex(got, "move_mount("), strings.Index(got, "fchdir("), strings.Index(got, "hook-here()"), strings.Index(got, "pivot_root(")
+	if !(fsmount < fchdir && fchdir < hook && hook < pivot) {
+		t.Errorf("want the last mount, fchdir into the root, the hook's steps, pivot_root in that order:\n%s", got)
 	}
 }
