@@ -28,6 +28,7 @@ type Builder struct {
 	// them skips to the group's end.
 	optional []*Step
 	inOpt    bool
+	reportFD int
 }
 
 // NewBuilder starts an empty program.
@@ -191,6 +192,7 @@ func (b *Builder) CapDrop(keep uint64, show string) {
 // reader.
 func (b *Builder) Hook(stage, path string, argv, env []string, timeout time.Duration, state Arg, stateLen int) {
 	b.Context(stage, "", "pipe for the state")
+	first := len(b.steps)
 	rd, wr := b.Reg(), b.Reg()
 	b.add(&Step{Nr: OpPipe, Name: "pipe2", Args: []Arg{R(rd), R(wr), I(unix.O_CLOEXEC, "O_CLOEXEC")}, Out: -1})
 	b.Context(stage, "", "write the state")
@@ -210,7 +212,13 @@ func (b *Builder) Hook(stage, path string, argv, env []string, timeout time.Dura
 	}
 	b.add(&Step{Nr: OpWait, Name: "waitid", Args: []Arg{R(pid), ts}, Out: -1})
 	b.Close(pid)
+	for _, s := range b.steps[first:] {
+		s.Reported = true
+	}
 }
+
+// ReportTo makes fd the program's ReportFD.
+func (b *Builder) ReportTo(fd int) { b.reportFD = fd }
 
 // Store copies register r into the first 4 bytes of buffer into.
 func (b *Builder) Store(r int, into Arg) {
@@ -231,7 +239,7 @@ func (b *Builder) Program() (*Program, error) {
 	if b.err != nil {
 		return nil, b.err
 	}
-	p := &Program{Bufs: b.bufs, NRegs: b.nregs, Marks: b.marks, Lists: b.lists, Relocs: b.relocs}
+	p := &Program{Bufs: b.bufs, NRegs: b.nregs, Marks: b.marks, Lists: b.lists, Relocs: b.relocs, ReportFD: b.reportFD}
 	p.Steps = make([]Step, len(b.steps))
 	for i, s := range b.steps {
 		p.Steps[i] = *s

@@ -234,6 +234,11 @@ func (c *Child) main() {
 		c.send(MsgError, 0, StepFork, int32(e), -1)
 		exit(1)
 	}
+	if c.payload.reportFD != 0 {
+		// The payload has its copy (and has exec'd or exited: vfork);
+		// the reader sees EOF once the payload's goes too.
+		syscall.RawSyscall6(unix.SYS_CLOSE, c.payload.reportFD, 0, 0, 0, 0, 0)
+	}
 	c.msg.Pid, c.msg.Marks = int32(pid), c.init.marks
 	c.send(MsgStarted, 0, 0, 0, int(c.payPidfd))
 	syscall.RawSyscall6(unix.SYS_CLOSE, uintptr(c.payPidfd), 0, 0, 0, 0, 0)
@@ -315,6 +320,7 @@ func (c *Child) forkPayload() (uintptr, syscall.Errno) {
 	if pid == 0 {
 		i, e := c.payload.run()
 		c.msg.Status = c.payload.status
+		c.payload.report(i, e)
 		c.send(MsgError, 1, int32(i), int32(e), -1)
 		exit(127)
 	}

@@ -54,6 +54,10 @@ type image struct {
 	// status is the wait status of the last OpWait, which the error
 	// message carries.
 	status int32
+	// reportFD and reports: Program.ReportFD and each step's report
+	// record (nil for a step that is not Reported).
+	reportFD uintptr
+	reports  [][]byte
 }
 
 const noFD = ^uintptr(0)
@@ -83,6 +87,15 @@ func link(p *Program) *image {
 		}
 		im.lists = append(im.lists, arr)
 		lists[i] = uintptr(unsafe.Pointer(&arr[0]))
+	}
+	if p.ReportFD > 0 {
+		im.reportFD = uintptr(p.ReportFD)
+		im.reports = make([][]byte, len(p.Steps))
+		for i, s := range p.Steps {
+			if s.Reported {
+				im.reports[i] = reportRecord(s)
+			}
+		}
 	}
 	im.steps = make([]xstep, len(p.Steps))
 	for i, s := range p.Steps {
@@ -227,6 +240,25 @@ func (im *image) run() (int, syscall.Errno) {
 			im.regs[uint8(s.out)] = r1
 		}
 	}
+}
+
+// report writes step i's report, with errno e and the last wait status,
+// to the program's ReportFD, if the step is Reported.
+//
+//go:nosplit
+//go:norace
+//go:nocheckptr
+func (im *image) report(i int, e syscall.Errno) {
+	if im.reportFD == 0 || uint(i) >= uint(len(im.reports)) {
+		return
+	}
+	r := im.reports[i]
+	if len(r) < reportHeader {
+		return
+	}
+	*(*int32)(unsafe.Pointer(&r[0])) = int32(e)
+	*(*int32)(unsafe.Pointer(&r[4])) = im.status
+	syscall.RawSyscall6(unix.SYS_WRITE, im.reportFD, uintptr(unsafe.Pointer(&r[0])), uintptr(len(r)), 0, 0, 0)
 }
 
 // spawn starts a hook's process (OpSpawn), its pidfd in im.pidfd. Like

@@ -28,14 +28,14 @@ func TestChildCallsOnlyNosplit(t *testing.T) {
 	if _, err := os.Stat(gotool); err != nil {
 		t.Fatalf("the go tool is needed to disassemble the child's code: %v", err)
 	}
-	child := []string{`jailprog\.\(\*image\)\.run`, `jailprog\.\(\*image\)\.spawn`, `jailprog\.\(\*image\)\.wait`, `jailprog\.\(\*Child\)\.main`, `jailprog\.\(\*Child\)\.send`,
+	child := []string{`jailprog\.\(\*image\)\.run`, `jailprog\.\(\*image\)\.spawn`, `jailprog\.\(\*image\)\.wait`, `jailprog\.\(\*image\)\.report`, `jailprog\.\(\*Child\)\.main`, `jailprog\.\(\*Child\)\.send`,
 		`jailprog\.\(\*Child\)\.forkPayload`, `jailprog\.execSearch`, `jailprog\.clone`, `jailprog\.exit`, `jailprog\.initMain`,
 		`jailprog\.cloneVM`, `jailprog\.vforkClone3`}
 	out, err := exec.Command(gotool, "tool", "objdump", "-s", strings.Join(child, "|"), bin).CombinedOutput()
 	if err != nil {
 		t.Fatalf("objdump: %v\n%s", err, out)
 	}
-	allowed := regexp.MustCompile(`^(syscall\.RawSyscall6|internal/runtime/syscall/linux\.Syscall6|runtime\.duffcopy|runtime\.duffzero|runtime\.memmove|github\.com/warden-sandbox/warden/sandbox/jailprog\.(\(\*image\)\.(run|spawn|wait)|\(\*Child\)\.(main|send|forkPayload)|execSearch|clone|exit|initMain|cloneVM|vforkClone3))(\.abi0)?\(SB\)$`)
+	allowed := regexp.MustCompile(`^(syscall\.RawSyscall6|internal/runtime/syscall/linux\.Syscall6|runtime\.duffcopy|runtime\.duffzero|runtime\.memmove|github\.com/warden-sandbox/warden/sandbox/jailprog\.(\(\*image\)\.(run|spawn|wait|report)|\(\*Child\)\.(main|send|forkPayload)|execSearch|clone|exit|initMain|cloneVM|vforkClone3))(\.abi0)?\(SB\)$`)
 	funcs, calls := 0, 0
 	for _, line := range strings.Split(string(out), "\n") {
 		if strings.HasPrefix(line, "TEXT ") {

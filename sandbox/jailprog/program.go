@@ -104,6 +104,9 @@ type Step struct {
 	// NonZero makes a result of 0 a failure (EPIPE): a read that must get
 	// data (the parent's "go").
 	NonZero bool
+	// Reported: when the step fails, the program's ReportFD gets a
+	// Report of it (a hook's steps).
+	Reported bool
 
 	// Stage, Path and Detail describe the step in errors the user sees:
 	// Stage is the part of the setup ("mount", "hostname", "exec", ...),
@@ -128,6 +131,11 @@ type Program struct {
 	// Relocs are pointers inside buffers (a sock_fprog's filter), written
 	// when the program is linked.
 	Relocs []Reloc
+	// ReportFD, when not 0, is an fd the payload inherits from init (the
+	// start gate of an OCI container, whose `warden oci start` reads it):
+	// a failed Reported step writes its Report there before the payload
+	// exits. Init closes its own copy once the payload has exec'd.
+	ReportFD int
 }
 
 // Reloc asks the linker to write the address of buffer Target at byte Off

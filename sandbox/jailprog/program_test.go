@@ -1,6 +1,7 @@
 package jailprog
 
 import (
+	"encoding/binary"
 	"strconv"
 	"strings"
 	"syscall"
@@ -199,5 +200,41 @@ func TestMountsBeforePivot(t *testing.T) {
 	fsmount, fchdir, hook, pivot := strings.LastIndex(got, "move_mount("), strings.Index(got, "fchdir("), strings.Index(got, "hook-here()"), strings.Index(got, "pivot_root(")
 	if !(fsmount < fchdir && fchdir < hook && hook < pivot) {
 		t.Errorf("want the last mount, fchdir into the root, the hook's steps, pivot_root in that order:\n%s", got)
+	}
+}
+
+// TestReport: the report a payload writes for a failed hook step reads
+// back as the hook and how it ended.
+func TestReport(t *testing.T) {
+	b := NewBuilder()
+	b.Hook("startContainer hook 1 (/bin/x)", "/bin/x", nil, nil, 2*time.Second, b.Bytes([]byte("{}"), "<state>"), b.Reg())
+	p, _ := b.Program()
+	for _, tc := range []struct {
+		nr     uintptr
+		errno  syscall.Errno
+		status int32
+		want   string
+	}{
+		{OpWait, ErrStatus, 4 << 8, "startContainer hook 1 (/bin/x): exit status 4"},
+		{OpWait, ErrStatus, 9, "startContainer hook 1 (/bin/x): killed by SIGKILL"},
+		{OpWait, syscall.ETIMEDOUT, 9, "startContainer hook 1 (/bin/x): timed out after 2s (killed)"},
+		{OpSpawn, syscall.ENOENT, 0, "startContainer hook 1 (/bin/x): execve: no such file or directory"},
+	} {
+		var step Step
+		for _, s := range p.Steps {
+			if s.Nr == tc.nr {
+				step = s
+			}
+		}
+		if !step.Reported {
+			t.Fatalf("the hook's %s step is not reported", step.Name)
+		}
+		rec := reportRecord(step)
+		binary.NativeEndian.PutUint32(rec, uint32(tc.errno))
+		binary.NativeEndian.PutUint32(rec[4:], uint32(tc.status))
+		r, err := ParseReport(rec)
+		if err != nil || r.Error() != tc.want {
+			t.Errorf("report %q, %v; want %q", r.Error(), err, tc.want)
+		}
 	}
 }
