@@ -80,6 +80,10 @@ func Create(p *Plan, cgroupName string, logw io.Writer) (c *Created, err error) 
 		l.kill()
 		return nil, err
 	}
+	if err := sendStates(l.syncP, p.Hooks, l.pid); err != nil {
+		l.kill()
+		return nil, err
+	}
 	// The network helper, if any, lives with warden: an OCI engine brings
 	// its own network (a namespace by path).
 	for {
@@ -115,6 +119,39 @@ func Create(p *Plan, cgroupName string, logw io.Writer) (c *Created, err error) 
 			return c, nil
 		}
 	}
+}
+
+// sendStates sends the container's state for its hooks, after "go": one
+// message for the createContainer hooks (init reads it after "go"), one
+// for the startContainer hooks (the payload reads it after `start`; it
+// waits in the socket, which outlives warden in init). Only init's pid
+// is new: warden knows it, init does not (it is 1 in its own namespace).
+func sendStates(syncFD int, h *ContainerHooks, pid int) error {
+	if h == nil {
+		return nil
+	}
+	for _, s := range []struct {
+		hooks  []Hook
+		status string
+	}{{h.Create, "creating"}, {h.Start, "created"}} {
+		if len(s.hooks) == 0 {
+			continue
+		}
+		if _, err := unix.Write(syncFD, h.State(s.status, pid)); err != nil {
+			return fmt.Errorf("send the container's state to its hooks: %w", err)
+		}
+	}
+	return nil
+}
+
+// StartHookFailure is the failure of a startContainer hook from what the
+// container's process reported on the start gate (Plan.Hooks).
+func StartHookFailure(report []byte) error {
+	r, err := jailprog.ParseReport(report)
+	if err != nil {
+		return err
+	}
+	return r
 }
 
 // sendConsole hands the terminal's master to the engine as runc does: one

@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 	"syscall"
+	"time"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
@@ -49,7 +50,10 @@ func PlanFromSpec(spec *specs.Spec, bundle, stateDir string) (*Plan, []Warning, 
 		return nil, nil, Usagef("config.json: no \"linux\" section; warden runs Linux containers")
 	}
 	var warns []Warning
-	p := &Plan{Argv: proc.Args, Env: proc.Env, Cwd: path.Clean(proc.Cwd), Hostname: spec.Hostname, Scratch: "/tmp", Net: "none",
+	// The root is attached over root.path itself before pivot_root, as
+	// runc mounts it onto itself: a createContainer hook finds the
+	// container's root, with its mounts, where the config says it is.
+	p := &Plan{Argv: proc.Args, Env: proc.Env, Cwd: path.Clean(proc.Cwd), Hostname: spec.Hostname, Scratch: filepath.Clean(rootfs), Net: "none",
 		Gate: stateDir, MapMode: "oci", SeccompName: "none", LimitsMode: cgroup.Off}
 	if err := ociNamespaces(spec.Linux, p); err != nil {
 		return nil, nil, err
@@ -89,12 +93,72 @@ func PlanFromSpec(spec *specs.Spec, bundle, stateDir string) (*Plan, []Warning, 
 	}
 	ociResources(spec.Linux, p)
 	// prestart, createRuntime, poststart and poststop run in the runtime's
-	// namespaces (cmd/warden: oci_hooks.go); hooks that run inside the
-	// container's namespaces do not yet.
+	// namespaces (cmd/warden: oci_hooks.go); createContainer and
+	// startContainer inside the container, by the jail's programs.
 	if h := spec.Hooks; h != nil && len(h.CreateContainer)+len(h.StartContainer) > 0 {
-		return nil, nil, Usagef("config.json: hooks.createContainer and hooks.startContainer (run inside the container) are not run by warden yet; remove them")
+		ch := &ContainerHooks{}
+		if ch.Create, err = ociHooks("createContainer", h.CreateContainer, nil); err != nil {
+			return nil, nil, err
+		}
+		if ch.Start, err = ociHooks("startContainer", h.StartContainer, proc.Env); err != nil {
+			return nil, nil, err
+		}
+		p.Hooks = ch
 	}
 	return p, append(warns, p.warnings...), nil
+}
+
+// ContainerHooks are the hooks of an OCI config that run inside the
+// container, in its namespaces (Plan.Hooks). createContainer hooks are run
+// by init once every mount is made, before pivot_root: their path is
+// resolved in the runtime's file system (the host's, with the container's
+// root attached over root.path), their current directory is the
+// container's root, and they have init's credentials. startContainer
+// hooks are run by the container's process after `start`, right before
+// its execve: in the container's root, with its uid, capabilities,
+// no_new_privs and seccomp filter (as runc runs them). Each gets the
+// state on stdin, its args and env, and is killed after its timeout; one
+// that fails fails the operation.
+type ContainerHooks struct {
+	Create, Start []Hook
+	// State renders the container's state JSON for the hooks' stdin, once
+	// init's pid (in warden's pid namespace) is known; status is
+	// "creating" for createContainer and "created" for startContainer
+	// hooks, as runc has them.
+	State func(status string, pid int) []byte
+}
+
+// Hook is one hook of an OCI config.
+type Hook struct {
+	Path      string
+	Args, Env []string
+	Timeout   time.Duration // 0: none
+}
+
+// ociHooks checks and translates the hooks of one kind; a hook without
+// env gets defEnv (runc gives startContainer hooks process.env).
+func ociHooks(kind string, hooks []specs.Hook, defEnv []string) ([]Hook, error) {
+	var out []Hook
+	for i, h := range hooks {
+		if !path.IsAbs(h.Path) {
+			return nil, Usagef("config.json: hooks.%s[%d].path %q must be an absolute path", kind, i, h.Path)
+		}
+		hk := Hook{Path: h.Path, Args: h.Args, Env: h.Env}
+		if len(hk.Args) == 0 {
+			hk.Args = []string{h.Path}
+		}
+		if hk.Env == nil {
+			hk.Env = defEnv
+		}
+		if h.Timeout != nil {
+			if *h.Timeout <= 0 {
+				return nil, Usagef("config.json: hooks.%s[%d].timeout %d must be greater than zero", kind, i, *h.Timeout)
+			}
+			hk.Timeout = time.Duration(*h.Timeout) * time.Second
+		}
+		out = append(out, hk)
+	}
+	return out, nil
 }
 
 var nsFlags = map[specs.LinuxNamespaceType]uintptr{

@@ -1,11 +1,14 @@
 package sandbox
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
@@ -111,7 +114,11 @@ func TestPlanFromSpecRefusals(t *testing.T) {
 		{"device", func(s *specs.Spec) {
 			s.Linux.Devices = []specs.LinuxDevice{{Path: "/dev/null", Type: "c", Major: 9, Minor: 9}}
 		}, "linux.devices[0]: /dev/null is c 9:9"},
-		{"hook", func(s *specs.Spec) { s.Hooks = &specs.Hooks{StartContainer: []specs.Hook{{Path: "/bin/true"}}} }, "startContainer"},
+		{"hook path", func(s *specs.Spec) { s.Hooks = &specs.Hooks{StartContainer: []specs.Hook{{Path: "true"}}} }, `hooks.startContainer[0].path "true" must be an absolute path`},
+		{"hook timeout", func(s *specs.Spec) {
+			zero := 0
+			s.Hooks = &specs.Hooks{CreateContainer: []specs.Hook{{Path: "/bin/true", Timeout: &zero}}}
+		}, "hooks.createContainer[0].timeout 0 must be greater than zero"},
 		{"rlimit", func(s *specs.Spec) { s.Process.Rlimits = []specs.POSIXRlimit{{Type: "RLIMIT_BOGUS"}} }, "process.rlimits RLIMIT_BOGUS"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -129,5 +136,65 @@ func TestPlanFromSpecRefusals(t *testing.T) {
 	p, _, err := PlanFromSpec(s, b, "/state/c1")
 	if err != nil || strings.Count(mount.Render(p.Mounts), "-> /dev/zero") != 1 {
 		t.Errorf("a host device: %v\n%s", err, mount.Render(p.Mounts))
+	}
+}
+
+// TestContainerHooksProgram: createContainer hooks run in init after the
+// last mount, in the new root, before pivot_root, reading their state
+// after "go"; startContainer hooks run in the payload after seccomp, just
+// before its execve, get process.env when they have none, and report a
+// failure on the start gate, which init keeps open for them.
+func TestContainerHooksProgram(t *testing.T) {
+	five := 5
+	s, b := ociSpec(t, func(s *specs.Spec) {
+		s.Hooks = &specs.Hooks{
+			CreateContainer: []specs.Hook{{Path: "/usr/bin/nvidia-ctk", Args: []string{"nvidia-ctk", "hook", "update-ldcache"}, Timeout: &five}},
+			StartContainer:  []specs.Hook{{Path: "/bin/ldconfig"}},
+		}
+		s.Linux.Seccomp = &specs.LinuxSeccomp{DefaultAction: specs.ActAllow, Syscalls: []specs.LinuxSyscall{{Names: []string{"mkdir"}, Action: specs.ActErrno}}}
+	})
+	p, _, err := PlanFromSpec(s, b, "/state/c1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.Scratch != filepath.Join(b, "rootfs") {
+		t.Errorf("the root is attached at %s, want over root.path", p.Scratch)
+	}
+	h := p.Hooks
+	if h == nil || len(h.Create) != 1 || len(h.Start) != 1 || h.Create[0].Timeout != 5*time.Second ||
+		!slices.Equal(h.Start[0].Args, []string{"/bin/ldconfig"}) || !slices.Equal(h.Start[0].Env, []string{"PATH=/bin"}) || h.Create[0].Env != nil {
+		t.Fatalf("hooks %+v", h)
+	}
+	h.State = func(status string, pid int) []byte { return []byte(fmt.Sprintf(`{"status":%q,"pid":%d}`, status, pid)) }
+	init, payload, err := Programs(p, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	inOrder(t, init.String(), `read(sync, <go>`, `read(sync, <state creating>, 35)  [0 fails]`, `move_mount(`, `fchdir(`,
+		`execve("/usr/bin/nvidia-ctk", ["nvidia-ctk" "hook" "update-ldcache"], <0 variables>)`, `{5s}`, `pivot_root(".", ".")`,
+		`openat(r`, `"exec.fifo"`, `dup3(r`, `, 510, O_CLOEXEC)`)
+	inOrder(t, payload.String(), `read(sync, <state created>, 34)  [0 fails]`, `seccomp(`, `execve("/bin/ldconfig", ["/bin/ldconfig"], <1 variables>)`,
+		`waitid(P_PIDFD`, `execve(["/bin/sh"], ["sh"]`)
+	if payload.ReportFD != GateFD {
+		t.Errorf("the payload reports to fd %d, want the gate at %d", payload.ReportFD, GateFD)
+	}
+	// Without startContainer hooks, init does not keep the gate.
+	p.Hooks.Start = nil
+	init, _, _ = Programs(p, 3)
+	if strings.Contains(init.String(), "510") {
+		t.Errorf("the gate is kept without startContainer hooks:\n%s", init)
+	}
+}
+
+// inOrder checks that listing has each of want, in that order.
+func inOrder(t *testing.T, listing string, want ...string) {
+	t.Helper()
+	at := 0
+	for _, w := range want {
+		i := strings.Index(listing[at:], w)
+		if i < 0 {
+			t.Fatalf("listing lacks %q after position %d:\n%s", w, at, listing)
+		}
+		at += i + len(w)
 	}
 }

@@ -178,6 +178,9 @@ type Plan struct {
 	// `warden oci start`; it outlives warden and exits with the
 	// payload's status (Create).
 	Gate string `json:"-"`
+	// Hooks are an OCI config's hooks that run inside the container
+	// (createContainer, startContainer); nil for none.
+	Hooks *ContainerHooks `json:"-"`
 	// ExecSocket, when set, is where the jail's namespaces are served to
 	// `warden exec` while it runs (see nsServer).
 	ExecSocket string `json:"-"`

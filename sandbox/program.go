@@ -2,6 +2,7 @@ package sandbox
 
 import (
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"path/filepath"
 	"strings"
@@ -39,6 +40,21 @@ func initProgram(p *Plan, syncFD int) (*jailprog.Program, error) {
 	b := jailprog.NewBuilder()
 	goBuf := b.NewBuf(goBufSize)
 	goLen := b.Prologue(syncFD, p.PassFDs, goBuf, p.Gate == "")
+	var beforePivot func()
+	if p.Hooks != nil && len(p.Hooks.Create) > 0 {
+		state, stateLen, err := readState(b, p, "creating")
+		if err != nil {
+			return nil, err
+		}
+		// In the container's namespaces, with its mounts made and the
+		// host's file system still there (runtime-spec: after
+		// createRuntime, before pivot_root).
+		beforePivot = func() {
+			for i, h := range p.Hooks.Create {
+				b.Hook(fmt.Sprintf("createContainer hook %d (%s)", i, h.Path), h.Path, h.Args, h.Env, h.Timeout, state, stateLen)
+			}
+		}
+	}
 	for _, ns := range p.JoinNS {
 		// Before anything else: the namespace an OCI engine made for the
 		// container (its network).
@@ -82,7 +98,7 @@ func initProgram(p *Plan, syncFD int) (*jailprog.Program, error) {
 		b.Call(unix.SYS_OPENAT, "openat", jailprog.I(atFDCWD, "AT_FDCWD"), b.Str(p.Gate),
 			jailprog.I(unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, "O_PATH|O_DIRECTORY|O_CLOEXEC"), jailprog.Int(0)).Out = gate
 	}
-	b.Mounts(p.Mounts, p.Scratch, jailprog.Dynamic{Source: resolvSource, Buf: goBuf, Len: goLen}, nil)
+	b.Mounts(p.Mounts, p.Scratch, jailprog.Dynamic{Source: resolvSource, Buf: goBuf, Len: goLen}, beforePivot)
 	b.Context("chdir", p.Cwd, "chdir")
 	s := b.Call(unix.SYS_CHDIR, "chdir", b.Str(p.Cwd))
 	if p.CwdFallback != "" {
@@ -116,10 +132,41 @@ func initProgram(p *Plan, syncFD int) (*jailprog.Program, error) {
 		w := b.Reg()
 		b.Call(unix.SYS_OPENAT, "openat", jailprog.R(gate), b.Str(GateFifo), jailprog.I(unix.O_WRONLY|unix.O_CLOEXEC, "O_WRONLY|O_CLOEXEC"), jailprog.Int(0)).Out = w
 		b.Call(unix.SYS_WRITE, "write", jailprog.R(w), b.Bytes([]byte("0"), `"0"`), jailprog.Int(1))
+		if p.Hooks != nil && len(p.Hooks.Start) > 0 {
+			// Kept for the payload, whose startContainer hooks run
+			// now: `start` reads on until the gate closes, and a
+			// failed hook's report fails it.
+			b.Call(unix.SYS_DUP3, "dup3", jailprog.R(w), jailprog.Int(GateFD), jailprog.I(unix.O_CLOEXEC, "O_CLOEXEC"))
+		}
 		b.Close(w)
 		b.Close(gate)
 	}
 	return b.Program()
+}
+
+// maxState bounds the container's state that hooks get on stdin: it is
+// written into an empty pipe before the hook runs, which must hold it
+// all (64 KiB).
+const maxState = 60 << 10
+
+// readState appends the read of the container's state for hooks (status:
+// which of the parent's state messages, see Create) from the sync socket,
+// and returns its buffer and the register with its length.
+func readState(b *jailprog.Builder, p *Plan, status string) (jailprog.Arg, int, error) {
+	if p.Hooks.State == nil {
+		return jailprog.Arg{}, 0, bug(errors.New("container hooks without a state"))
+	}
+	// The largest pid there can be (pid_max is at most 2^22).
+	n := len(p.Hooks.State(status, 1<<22))
+	if n > maxState {
+		return jailprog.Arg{}, 0, Usagef("config.json: the container's state for its hooks is %d bytes (its annotations), more than the %d warden passes", n, maxState)
+	}
+	buf := b.NewBuf(n)
+	b.Context("hooks", "", "read the container's state ("+status+")")
+	r := b.Reg()
+	s := b.Call(unix.SYS_READ, "read", jailprog.I(uintptr(3+len(p.PassFDs)), "sync"), jailprog.BufArg(buf, "<state "+status+">"), jailprog.Int(n))
+	s.Out, s.NonZero = r, true
+	return jailprog.BufArg(buf, "<state "+status+">"), r, nil
 }
 
 var nsFlagNames = map[uintptr]string{unix.CLONE_NEWNET: "CLONE_NEWNET", unix.CLONE_NEWIPC: "CLONE_NEWIPC", unix.CLONE_NEWUTS: "CLONE_NEWUTS"}
@@ -145,6 +192,10 @@ func consoleSteps(b *jailprog.Builder) {
 // for the payload (Plan.Console).
 const ConsoleFD = 511
 
+// GateFD is where init keeps the start gate open for the payload when it
+// has startContainer hooks to run (jailprog.Program.ReportFD).
+const GateFD = 510
+
 // GateFifo is the start gate of a created OCI container, in its state
 // directory (Plan.Gate).
 const GateFifo = "exec.fifo"
@@ -154,6 +205,17 @@ var atFDCWD = func() uintptr { v := int64(unix.AT_FDCWD); return uintptr(v) }()
 
 func payloadProgram(p *Plan) (*jailprog.Program, error) {
 	b := jailprog.NewBuilder()
+	var startState jailprog.Arg
+	startLen := -1
+	if p.Hooks != nil && len(p.Hooks.Start) > 0 {
+		// Sent by `warden oci create` after "go" and queued on the sync
+		// socket since: init read the messages before it.
+		var err error
+		if startState, startLen, err = readState(b, p, "created"); err != nil {
+			return nil, err
+		}
+		b.ReportTo(GateFD)
+	}
 	b.Context("terminal", "", "process group")
 	sigset := func(sigs ...syscall.Signal) jailprog.Arg {
 		var m uint64
@@ -241,6 +303,14 @@ func payloadProgram(p *Plan) (*jailprog.Program, error) {
 			b.Context("seccomp", "", "send the listener fd")
 			b.Notify(r, jailprog.NotifyListener, "seccomp listener")
 			b.Close(r)
+		}
+	}
+	if startLen >= 0 {
+		// After `start`, in the container as its process will run: its
+		// root, uid, capabilities, no_new_privs and seccomp filter (runc
+		// runs them there too).
+		for i, h := range p.Hooks.Start {
+			b.Hook(fmt.Sprintf("startContainer hook %d (%s)", i, h.Path), h.Path, h.Args, h.Env, h.Timeout, startState, startLen)
 		}
 	}
 	b.Context("exec", p.Argv[0], "")

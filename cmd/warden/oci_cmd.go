@@ -357,6 +357,15 @@ func (c *ociCtx) build(spec *specs.Spec, bundle, dir, id, console string) (int, 
 		return 0, err
 	}
 	plan.Console = console
+	if plan.Hooks != nil {
+		// The state the createContainer and startContainer hooks read,
+		// with init's pid once Create knows it.
+		plan.Hooks.State = func(status string, pid int) []byte {
+			b, _ := json.Marshal(specs.State{Version: specs.Version, ID: id, Status: specs.ContainerState(status), Pid: pid,
+				Bundle: bundle, Annotations: spec.Annotations})
+			return b
+		}
+	}
 	made, err := sandbox.Create(plan, sandbox.OCICgroupName(id), c.stderr)
 	if err != nil {
 		var ne *cgroup.NotEnforcedError
@@ -499,6 +508,18 @@ func (c *ociCtx) start(id string) error {
 	if err := os.Remove(fifo); err != nil {
 		return err
 	}
+	if st.Hooks != nil && len(st.Hooks.StartContainer) > 0 {
+		// The container's process runs its startContainer hooks now and
+		// holds the gate open until its execve: a failed hook's report
+		// arrives before that, and fails start; the container has
+		// stopped then (init kills what is left once the process
+		// exits), and it is killed to be sure, as runc kills a
+		// container whose start fails.
+		if err := awaitStartHooks(fd, st); err != nil {
+			jails.Kill(st.Pid, st.InitStart, unix.SIGKILL)
+			return fmt.Errorf("start: %w", err)
+		}
+	}
 	if st.Hooks != nil && len(st.Hooks.Poststart) > 0 {
 		// A failing poststart hook is a warning: the container runs.
 		st.Status = specs.StateRunning
@@ -508,6 +529,39 @@ func (c *ociCtx) start(id string) error {
 		}
 	}
 	return nil
+}
+
+// awaitStartHooks reads the start gate fd until every writer has closed
+// it (the container's process exec'd or exited), or init is gone, and
+// returns the failure the process reported there, if any. There is no
+// deadline: each hook's own timeout bounds it, as the config sets them.
+func awaitStartHooks(fd int, st *ociState) error {
+	var got []byte
+	buf := make([]byte, 4096)
+	for {
+		n, err := unix.Read(fd, buf)
+		if n > 0 {
+			got = append(got, buf[:n]...)
+			continue
+		}
+		if n == 0 && err == nil {
+			break // EOF
+		}
+		if err != unix.EAGAIN && err != unix.EINTR {
+			return fmt.Errorf("start gate: %w", err)
+		}
+		if !jails.Alive(st.Pid, st.InitStart) || zombie(st.Pid) {
+			if n, _ := unix.Read(fd, buf); n > 0 {
+				got = append(got, buf[:n]...)
+			}
+			break
+		}
+		unix.Poll([]unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}, 100)
+	}
+	if len(got) == 0 {
+		return nil
+	}
+	return sandbox.StartHookFailure(got)
 }
 
 // reportFile is warden's run report of a container, in its state directory.

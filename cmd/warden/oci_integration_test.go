@@ -269,8 +269,8 @@ func TestOCIBadConfig(t *testing.T) {
 			m["mounts"] = append(m["mounts"].([]any), map[string]any{"destination": "/../../etc/evil", "type": "tmpfs", "source": "tmpfs"})
 		}, "without \"..\""},
 		{"hooks", func(m map[string]any) {
-			m["hooks"] = map[string]any{"createContainer": []any{map[string]any{"path": "/bin/true"}}}
-		}, "hooks.createContainer"},
+			m["hooks"] = map[string]any{"createContainer": []any{map[string]any{"path": "true"}}}
+		}, `hooks.createContainer[0].path "true" must be an absolute path`},
 		{"failing-hook", func(m map[string]any) {
 			m["hooks"] = map[string]any{"createRuntime": []any{map[string]any{"path": "/bin/sh", "args": []any{"sh", "-c", "echo no-go; exit 3"}}}}
 		}, "createRuntime hook 0 (/bin/sh): exit status 3: no-go"},
