@@ -80,9 +80,12 @@ func Create(p *Plan, cgroupName string, logw io.Writer) (c *Created, err error) 
 		l.kill()
 		return nil, err
 	}
-	if err := sendStates(l.syncP, p.Hooks, l.pid); err != nil {
-		l.kill()
-		return nil, err
+	if h := p.Hooks; h != nil && len(h.Create) == 0 && len(h.Start) > 0 {
+		// Queued for the payload, after "go".
+		if err := sendState(l.syncP, h, "created", l.pid); err != nil {
+			l.kill()
+			return nil, err
+		}
 	}
 	// The network helper, if any, lives with warden: an OCI engine brings
 	// its own network (a namespace by path).
@@ -109,6 +112,11 @@ func Create(p *Plan, cgroupName string, logw io.Writer) (c *Created, err error) 
 			unix.Close(m.FD)
 		}
 		switch {
+		case m.Kind == jailprog.MsgNotify && m.Step == jailprog.NotifyHooks:
+			if err := runtimeHooks(l.syncP, p.Hooks, l.pid); err != nil {
+				l.kill()
+				return nil, err
+			}
 		case m.Kind == jailprog.MsgError:
 			se := l.stageError(m)
 			<-l.done
@@ -121,25 +129,30 @@ func Create(p *Plan, cgroupName string, logw io.Writer) (c *Created, err error) 
 	}
 }
 
-// sendStates sends the container's state for its hooks, after "go": one
-// message for the createContainer hooks (init reads it after "go"), one
-// for the startContainer hooks (the payload reads it after `start`; it
-// waits in the socket, which outlives warden in init). Only init's pid
-// is new: warden knows it, init does not (it is 1 in its own namespace).
-func sendStates(syncFD int, h *ContainerHooks, pid int) error {
-	if h == nil {
-		return nil
+// runtimeHooks runs the runtime's own hooks (ContainerHooks.Runtime: prestart,
+// createRuntime) while init waits with its mounts made, then sends init the
+// state for its createContainer hooks and queues the one for the
+// startContainer hooks. Only init's pid is new in them: warden knows it,
+// init does not (it is 1 in its own namespace).
+func runtimeHooks(syncFD int, h *ContainerHooks, pid int) error {
+	if h.Runtime != nil {
+		if err := h.Runtime(pid); err != nil {
+			return err
+		}
 	}
-	for _, s := range []struct {
-		hooks  []Hook
-		status string
-	}{{h.Create, "creating"}, {h.Start, "created"}} {
-		if len(s.hooks) == 0 {
-			continue
-		}
-		if _, err := unix.Write(syncFD, h.State(s.status, pid)); err != nil {
-			return fmt.Errorf("send the container's state to its hooks: %w", err)
-		}
+	if err := sendState(syncFD, h, "creating", pid); err != nil {
+		return err
+	}
+	if len(h.Start) > 0 {
+		return sendState(syncFD, h, "created", pid)
+	}
+	return nil
+}
+
+// sendState sends the container's state for its hooks with status.
+func sendState(syncFD int, h *ContainerHooks, status string, pid int) error {
+	if _, err := unix.Write(syncFD, h.State(status, pid)); err != nil {
+		return fmt.Errorf("send the container's state to its hooks: %w", err)
 	}
 	return nil
 }

@@ -126,6 +126,12 @@ type ContainerHooks struct {
 	// "creating" for createContainer and "created" for startContainer
 	// hooks, as runc has them.
 	State func(status string, pid int) []byte
+	// Runtime, when set, runs the runtime's own hooks that come before
+	// createContainer (prestart, createRuntime) once init's mounts are
+	// made; Create fails with its error. It is called only when there
+	// are createContainer hooks; otherwise the caller runs them once
+	// Create has returned.
+	Runtime func(pid int) error
 }
 
 // Hook is one hook of an OCI config.

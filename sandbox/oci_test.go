@@ -140,8 +140,8 @@ func TestPlanFromSpecRefusals(t *testing.T) {
 }
 
 // TestContainerHooksProgram: createContainer hooks run in init after the
-// last mount, in the new root, before pivot_root, reading their state
-// after "go"; startContainer hooks run in the payload after seccomp, just
+// last mount, in the new root, before pivot_root, once init has told warden
+// (which runs createRuntime hooks then) and read their state; startContainer hooks run in the payload after seccomp, just
 // before its execve, get process.env when they have none, and report a
 // failure on the start gate, which init keeps open for them.
 func TestContainerHooksProgram(t *testing.T) {
@@ -170,7 +170,7 @@ func TestContainerHooksProgram(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	inOrder(t, init.String(), `read(sync, <go>`, `read(sync, <state creating>, 35)  [0 fails]`, `move_mount(`, `fchdir(`,
+	inOrder(t, init.String(), `read(sync, <go>`, `move_mount(`, `fchdir(`, `sendmsg(sync, {notify hooks})`, `read(sync, <state creating>, 35)  [0 fails]`,
 		`execve("/usr/bin/nvidia-ctk", ["nvidia-ctk" "hook" "update-ldcache"], <0 variables>)`, `{5s}`, `pivot_root(".", ".")`,
 		`openat(r`, `"exec.fifo"`, `dup3(r`, `, 510, O_CLOEXEC)`)
 	inOrder(t, payload.String(), `read(sync, <state created>, 34)  [0 fails]`, `seccomp(`, `execve("/bin/ldconfig", ["/bin/ldconfig"], <1 variables>)`,

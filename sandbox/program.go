@@ -28,6 +28,13 @@ const goBufSize = 4 << 10
 // last, execve). syncFD is the number of the child's end of the sync socket
 // in warden; the programs move it after the passed fds.
 func Programs(p *Plan, syncFD int) (init, payload *jailprog.Program, err error) {
+	if p.Hooks != nil {
+		for _, st := range []string{"creating", "created"} {
+			if _, err := stateSize(p, st); err != nil {
+				return nil, nil, err
+			}
+		}
+	}
 	init, err = initProgram(p, syncFD)
 	if err != nil {
 		return nil, nil, err
@@ -42,14 +49,14 @@ func initProgram(p *Plan, syncFD int) (*jailprog.Program, error) {
 	goLen := b.Prologue(syncFD, p.PassFDs, goBuf, p.Gate == "")
 	var beforePivot func()
 	if p.Hooks != nil && len(p.Hooks.Create) > 0 {
-		state, stateLen, err := readState(b, p, "creating")
-		if err != nil {
-			return nil, err
-		}
 		// In the container's namespaces, with its mounts made and the
 		// host's file system still there (runtime-spec: after
-		// createRuntime, before pivot_root).
+		// createRuntime, before pivot_root). The parent runs the
+		// runtime's hooks when init tells it, then sends the state.
 		beforePivot = func() {
+			b.Context("hooks", "", "tell warden")
+			b.Tell(jailprog.NotifyHooks, "hooks")
+			state, stateLen := readState(b, p, "creating")
 			for i, h := range p.Hooks.Create {
 				b.Hook(fmt.Sprintf("createContainer hook %d (%s)", i, h.Path), h.Path, h.Args, h.Env, h.Timeout, state, stateLen)
 			}
@@ -149,24 +156,31 @@ func initProgram(p *Plan, syncFD int) (*jailprog.Program, error) {
 // all (64 KiB).
 const maxState = 60 << 10
 
-// readState appends the read of the container's state for hooks (status:
-// which of the parent's state messages, see Create) from the sync socket,
-// and returns its buffer and the register with its length.
-func readState(b *jailprog.Builder, p *Plan, status string) (jailprog.Arg, int, error) {
+// stateSize is the size of the container's state for hooks (status: which
+// of the parent's state messages, see Create), as large as init's pid can
+// make it.
+func stateSize(p *Plan, status string) (int, error) {
 	if p.Hooks.State == nil {
-		return jailprog.Arg{}, 0, bug(errors.New("container hooks without a state"))
+		return 0, bug(errors.New("container hooks without a state"))
 	}
 	// The largest pid there can be (pid_max is at most 2^22).
 	n := len(p.Hooks.State(status, 1<<22))
 	if n > maxState {
-		return jailprog.Arg{}, 0, Usagef("config.json: the container's state for its hooks is %d bytes (its annotations), more than the %d warden passes", n, maxState)
+		return 0, Usagef("config.json: the container's state for its hooks is %d bytes (its annotations), more than the %d warden passes", n, maxState)
 	}
+	return n, nil
+}
+
+// readState appends the read of the container's state for hooks from the
+// sync socket, and returns its buffer and the register with its length.
+func readState(b *jailprog.Builder, p *Plan, status string) (jailprog.Arg, int) {
+	n, _ := stateSize(p, status) // checked by Programs
 	buf := b.NewBuf(n)
 	b.Context("hooks", "", "read the container's state ("+status+")")
 	r := b.Reg()
 	s := b.Call(unix.SYS_READ, "read", jailprog.I(uintptr(3+len(p.PassFDs)), "sync"), jailprog.BufArg(buf, "<state "+status+">"), jailprog.Int(n))
 	s.Out, s.NonZero = r, true
-	return jailprog.BufArg(buf, "<state "+status+">"), r, nil
+	return jailprog.BufArg(buf, "<state "+status+">"), r
 }
 
 var nsFlagNames = map[uintptr]string{unix.CLONE_NEWNET: "CLONE_NEWNET", unix.CLONE_NEWIPC: "CLONE_NEWIPC", unix.CLONE_NEWUTS: "CLONE_NEWUTS"}
@@ -208,12 +222,9 @@ func payloadProgram(p *Plan) (*jailprog.Program, error) {
 	var startState jailprog.Arg
 	startLen := -1
 	if p.Hooks != nil && len(p.Hooks.Start) > 0 {
-		// Sent by `warden oci create` after "go" and queued on the sync
-		// socket since: init read the messages before it.
-		var err error
-		if startState, startLen, err = readState(b, p, "created"); err != nil {
-			return nil, err
-		}
+		// Sent by `warden oci create` during setup and queued on the
+		// sync socket since: init read the messages before it.
+		startState, startLen = readState(b, p, "created")
 		b.ReportTo(GateFD)
 	}
 	b.Context("terminal", "", "process group")

@@ -205,7 +205,8 @@ type ociState struct {
 	Created   time.Time `json:"created"`
 	Owner     string    `json:"owner"`
 	InitStart uint64    `json:"init_start"`
-	// Hooks run later: poststart by start, poststop by delete.
+	// Hooks run later: poststart by start (which also waits for the
+	// startContainer hooks), poststop by delete.
 	Hooks *specs.Hooks `json:"hooks,omitempty"`
 	// Cgroup is the container's cgroup leaf, for pause, resume, update,
 	// ps and delete; nil when it has none.
@@ -366,6 +367,25 @@ func (c *ociCtx) build(spec *specs.Spec, bundle, dir, id, console string) (int, 
 			return b
 		}
 	}
+	// prestart (kept for old engines) and createRuntime hooks run once the
+	// container exists: with createContainer hooks, which must come after
+	// them, while init waits before its own (Create calls Runtime); else
+	// at the end, while init waits at its gate. One failing fails create,
+	// and the container goes.
+	runtimeHooks := func(st *ociState) error {
+		err := runHooks("prestart", spec.Hooks.Prestart, st)
+		if err == nil {
+			err = runHooks("createRuntime", spec.Hooks.CreateRuntime, st)
+		}
+		return err
+	}
+	early := plan.Hooks != nil && len(plan.Hooks.Create) > 0
+	if early {
+		plan.Hooks.Runtime = func(pid int) error {
+			return runtimeHooks(&ociState{State: specs.State{Version: specs.Version, ID: id, Status: specs.StateCreated, Pid: pid,
+				Bundle: bundle, Annotations: spec.Annotations}})
+		}
+	}
 	made, err := sandbox.Create(plan, sandbox.OCICgroupName(id), c.stderr)
 	if err != nil {
 		var ne *cgroup.NotEnforcedError
@@ -408,15 +428,8 @@ func (c *ociCtx) build(spec *specs.Spec, bundle, dir, id, console string) (int, 
 		rec := leaf.Record()
 		st.Cgroup = &rec
 	}
-	if h := spec.Hooks; h != nil {
-		// The container exists and waits at its gate: prestart (kept for
-		// old engines) and createRuntime hooks now; one failing fails
-		// create, and the container goes.
-		err := runHooks("prestart", h.Prestart, &st)
-		if err == nil {
-			err = runHooks("createRuntime", h.CreateRuntime, &st)
-		}
-		if err != nil {
+	if spec.Hooks != nil && !early {
+		if err := runtimeHooks(&st); err != nil {
 			return abandon(err)
 		}
 	}

@@ -69,7 +69,9 @@ func readHookState(t *testing.T, file string) hookState {
 // root (with the config's tmpfs) attached over root.path, its current
 // directory there, and the host's file system around it; what it writes
 // into the container's /tmp is there for the container's process. A
-// startContainer hook runs after start, in the container's root. Both get
+// startContainer hook runs after start, in the container's root, before
+// start returns (poststart after it); prestart and createRuntime run
+// before createContainer. Both get
 // the state on stdin: the container's id, status "creating" / "created"
 // (runc's), and init's pid.
 func TestOCIContainerHooks(t *testing.T) {
@@ -80,9 +82,11 @@ readlink /proc/self/ns/mnt > ` + out + `/create-mntns
 grep -q " $ROOTFS/tmp " /proc/self/mountinfo && echo tmpfs-at-rootfs >> ` + out + `/create-seen
 test -f "$ROOTFS/bin/busybox" && echo rootfs >> ` + out + `/create-seen
 test -e /out || echo host-root >> ` + out + `/create-seen
-echo made-by-hook > "$ROOTFS/tmp/from-hook"`
-	start := `read s; echo "$s" > /out/start-state; ls / > /out/start-root; cat /tmp/from-hook > /out/start-saw`
-	hooks := map[string]any{"createContainer": []any{shHook(create, 10)}, "startContainer": []any{shHook(start, 10)}}
+echo made-by-hook > "$ROOTFS/tmp/from-hook"; echo createContainer >> ` + out + `/order`
+	start := `read s; echo "$s" > /out/start-state; ls / > /out/start-root; cat /tmp/from-hook > /out/start-saw; echo startContainer >> /out/order`
+	hooks := map[string]any{"createContainer": []any{shHook(create, 10)}, "startContainer": []any{shHook(start, 10)},
+		"prestart": []any{shHook("echo prestart >> "+out+"/order", 0)}, "createRuntime": []any{shHook("echo createRuntime >> "+out+"/order", 0)},
+		"poststart": []any{shHook("echo poststart >> "+out+"/order", 0)}}
 	b, rootfs = hookBundle(t, []string{"sh", "-c", "cat /tmp/from-hook > /out/process-saw; /bin/busybox readlink /proc/self/ns/mnt > /out/process-mntns"}, out, hooks)
 	// The hook finds root.path in its environment.
 	hooks["createContainer"].([]any)[0].(map[string]any)["env"] = []any{"PATH=/usr/bin:/bin", "ROOTFS=" + rootfs}
@@ -133,6 +137,10 @@ echo made-by-hook > "$ROOTFS/tmp/from-hook"`
 	if ns, _ := os.ReadFile(filepath.Join(out, "process-mntns")); string(ns) != string(hookNS) {
 		t.Errorf("createContainer hook's mount namespace %q, the container's %q", hookNS, ns)
 	}
+	// The runtime-spec's order.
+	if order, _ := os.ReadFile(filepath.Join(out, "order")); string(order) != "prestart\ncreateRuntime\ncreateContainer\nstartContainer\npoststart\n" {
+		t.Errorf("hooks ran in the order %q", order)
+	}
 }
 
 // rewriteHooks sets the hooks of b's config.json.
@@ -155,7 +163,8 @@ func rewriteHooks(t *testing.T, b string, hooks map[string]any) {
 }
 
 // TestOCIContainerHookFails: a createContainer hook that fails (a status,
-// a path that does not exist, its timeout) fails create with one line
+// a path that does not exist, its timeout), or a createRuntime hook before
+// it, fails create with one line
 // naming the hook, status 1, and leaves nothing: no state, no process.
 // What the hook itself writes goes to the container's stdout and stderr
 // (here create's), before warden's error line.
@@ -168,9 +177,15 @@ func TestOCIContainerHookFails(t *testing.T) {
 		{"status", shHook("echo no-go >&2; exit 3", 0), "createContainer hook 0 (/bin/sh): exit status 3"},
 		{"missing", map[string]any{"path": "/nonexistent/hook"}, "createContainer hook 0 (/nonexistent/hook): execve: no such file or directory"},
 		{"timeout", shHook("sleep 6047", 1), "createContainer hook 0 (/bin/sh): timed out after 1s (killed)"},
+		// createRuntime runs first, while init waits before its hooks.
+		{"createRuntime", shHook("touch /nonexistent/ran; exit 0", 0), "createRuntime hook 0 (/bin/sh): exit status 5"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			b, _ := hookBundle(t, []string{"sleep", "6053"}, t.TempDir(), map[string]any{"createContainer": []any{tc.hook}})
+			hooks := map[string]any{"createContainer": []any{tc.hook}}
+			if tc.name == "createRuntime" {
+				hooks["createRuntime"] = []any{shHook("exit 5", 0)}
+			}
+			b, _ := hookBundle(t, []string{"sleep", "6053"}, t.TempDir(), hooks)
 			id := "cthookfail-" + tc.name + strconv.Itoa(os.Getpid())
 			t0 := time.Now()
 			r := oci(t, b, "", "create", "--bundle", b, id)

@@ -24,6 +24,16 @@ import (
 //	   child → parent  notify    init (or an exec child) with a terminal: its
 //	                             master (NotifyConsole, SCM_RIGHTS), for the
 //	                             engine's console socket
+//	   child → parent  notify    init, with createContainer hooks, once its
+//	                             mounts are made: hooks (NotifyHooks, no fd);
+//	                             it then reads the container's state, which
+//	                             the parent sends after the runtime's own
+//	                             hooks (createRuntime), and runs its hooks
+//	   parent → child  state     the container's state for the hooks: for the
+//	                             createContainer hooks (after "hooks"), then
+//	                             for the startContainer hooks (the payload
+//	                             reads it after `start`; without
+//	                             createContainer hooks it follows "go")
 //	   child → parent  notify    init, with a start gate: ready (NotifyReady,
 //	                             no fd; if nobody hears it, init exits), then
 //	                             it blocks until `oci start`
@@ -77,6 +87,9 @@ const (
 	// NotifyReady: init built the jail and waits at its start gate (an
 	// OCI container after create); no fd.
 	NotifyReady = 1
+	// NotifyHooks: init is about to run an OCI container's createContainer
+	// hooks and waits for its state; no fd.
+	NotifyHooks = 2
 	// NotifyConsole: the master of an OCI container's terminal.
 	NotifyConsole = 3
 	NotifyOverlay = 4 // + the overlay's index in the plan, below NotifyTrace
