@@ -40,8 +40,12 @@ type Created struct {
 // a copy of warden rather than sharing its memory, so memory.oom.group
 // cannot take warden with the container.
 //
-// A failed setup is returned (a *StageError from init), with init and the
-// leaf gone.
+// With createContainer hooks (p.Hooks), init stops before them once its
+// mounts are made; Create then calls p.Hooks.Runtime (the runtime's own
+// hooks) and sends init the state the hooks read (runtimeHooks).
+//
+// A failed setup is returned (a *StageError from init, or the error of
+// p.Hooks.Runtime), with init and the leaf gone.
 func Create(p *Plan, cgroupName string, logw io.Writer) (c *Created, err error) {
 	if p.Gate == "" {
 		return nil, bug(errors.New("Create without a start gate"))

@@ -23,9 +23,10 @@ const markCwdFallback = "cwd-fallback"
 const goBufSize = 4 << 10
 
 // Programs compiles p into the jail's two programs: init's (fds, "go", host
-// name, loopback, mounts, pivot_root, working directory) and the payload's
-// (process group, terminal, rlimits, capabilities, no_new_privs, seccomp
-// last, execve). syncFD is the number of the child's end of the sync socket
+// name, loopback, mounts, createContainer hooks, pivot_root, working
+// directory) and the payload's (process group, terminal, rlimits,
+// capabilities, no_new_privs, seccomp last of the restrictions,
+// startContainer hooks, execve). syncFD is the number of the child's end of the sync socket
 // in warden; the programs move it after the passed fds.
 func Programs(p *Plan, syncFD int) (init, payload *jailprog.Program, err error) {
 	if p.Hooks != nil {

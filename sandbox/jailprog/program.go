@@ -71,8 +71,8 @@ const (
 	// execve(2)s the path in buffer Args[1] with the argv and envp of the
 	// lists Args[2] and Args[3]; should that fail it exits 127. The step
 	// fails with the clone's errno, or with the child's execve errno when
-	// it shares init's memory (vfork: the child has exec'd or exited when
-	// the clone returns); a copy's failed execve shows as status 127.
+	// it shares its parent's memory (vfork: the child has exec'd or exited
+	// when the clone returns); a copy's failed execve shows as status 127.
 	OpSpawn
 	// OpWait waits for the process of the pidfd in register Args[0]
 	// (waitid P_PIDFD): with a timeout (Args[1] the address of a struct
