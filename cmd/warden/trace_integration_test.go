@@ -3,6 +3,7 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
@@ -216,5 +217,38 @@ func TestTraceDescriptorLimit(t *testing.T) {
 	out, err := cmd.CombinedOutput()
 	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 125 || !strings.Contains(string(out), "needs descriptor number 900") || !strings.Contains(string(out), "ulimit -n 1024") {
 		t.Errorf("--trace under ulimit -n 512: %v\n%s", err, out)
+	}
+}
+
+// TestTracePersistentJail: a jail started with -d serves its traced
+// directory from its supervisor; `warden exec` works in the traced view,
+// and the report written when the jail stops has what the exec'd command
+// did.
+func TestTracePersistentJail(t *testing.T) {
+	e, _ := jailEnv(t)
+	writeFiles(t, e.cwd, map[string]string{"A": "a\n"})
+	rp := filepath.Join(t.TempDir(), "report.json")
+	if r := e.run(t, nil, "run", "-d", "--name", "traced", "--trace", ".", "--report", rp, "--", "sleep", "60"); r.code != 0 {
+		t.Fatalf("run -d: %d\n%s", r.code, r.stderr)
+	}
+	if r := e.run(t, nil, "exec", "traced", "--", "sh", "-c", "cat A && echo b > B"); r.code != 0 || r.stdout != "a\n" {
+		t.Fatalf("exec in the traced view: %d %q\n%s", r.code, r.stdout, r.stderr)
+	}
+	if r := e.run(t, nil, "stop", "--timeout", "1s", "traced"); r.code != 0 {
+		t.Fatalf("stop: %d\n%s", r.code, r.stderr)
+	}
+	var rep sandbox.Report
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		b, err := os.ReadFile(rp)
+		if err == nil && json.Unmarshal(b, &rep) == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no report from the stopped jail: %v", err)
+		}
+	}
+	a := traceOf(t, rep, e.cwd)
+	if strings.Join(a.Read, " ") != "A" || strings.Join(a.Created, " ") != "B" {
+		t.Errorf("accesses: read %v created %v", a.Read, a.Created)
 	}
 }
