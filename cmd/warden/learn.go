@@ -77,13 +77,18 @@ func cmdPolicyLearn(args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		return status
 	}
-	base := o.policy
-	if base == "" {
-		base = "default"
-	}
 	h, err := sandbox.RealHost()
 	if err != nil {
 		return fail(stderr, fmt.Errorf("inspect host: %w", err))
+	}
+	base := o.policy
+	switch {
+	case base == "":
+		base = "default"
+	case policies.IsPath(base) && !path.IsAbs(base):
+		// extends takes a path relative to the learned policy's own
+		// directory, which need not be this one.
+		base = path.Join(h.Cwd, base)
 	}
 	in := learnInput{Base: base, Argv: fs.Args(), Cwd: h.Cwd, Home: h.Home, Project: sandbox.Project(h, h.Cwd),
 		Traces: res.Traces, Kept: kept, Denials: res.Denials, Date: time.Now().Format("2006-01-02"), Status: status,
@@ -91,7 +96,7 @@ func cmdPolicyLearn(args []string, stdout, stderr io.Writer) int {
 	text, sum := learnedPolicy(in)
 	if out == "" {
 		io.WriteString(stdout, text)
-	} else if err := os.WriteFile(out, []byte(text), 0o644); err != nil {
+	} else if err := writeReport(out, []byte(text)); err != nil {
 		return fail(stderr, fmt.Errorf("--out %s: %w", out, err))
 	}
 	where := "it"
@@ -186,7 +191,7 @@ rest of the system directories replaced by empty ones, and the syscalls the
 profile denied it allowed. Each entry says why in a comment. Tracing makes
 CMD slower (docs/trace.md). Exit status: CMD's; 125 when warden failed.
 
-  --out FILE   write the policy to FILE (default: standard output)
+  --out FILE   write the policy to FILE or fd:N (default: standard output)
 `
 
 // learnInput is what a learned policy is made from.

@@ -75,3 +75,21 @@ func TestPolicyLearnMake(t *testing.T) {
 	refused(t, e, pol, "cat", "/etc/passwd")
 	refused(t, e, pol, "python3", "-c", "print(1)")
 }
+
+// TestPolicyLearnFromFile: learned under a policy file named by a relative
+// path, the learned policy written elsewhere still extends that file.
+func TestPolicyLearnFromFile(t *testing.T) {
+	e := newEnv(t)
+	writeFiles(t, e.cwd, map[string]string{"team.toml": "extends = \"default\"\n[process]\nenv = { TEAM = \"yes\" }\n"})
+	pol := filepath.Join(t.TempDir(), "learned.toml")
+	if r := e.run(t, nil, "policy", "learn", "--policy", "./team.toml", "--out", pol, "--", "sh", "-c", "echo $TEAM"); r.code != 0 || r.stdout != "yes\n" {
+		t.Fatalf("policy learn: %d %q\n%s", r.code, r.stdout, r.stderr)
+	}
+	b, _ := os.ReadFile(pol)
+	if want := `extends = "` + filepath.Join(e.cwd, "team.toml") + `"`; !strings.Contains(string(b), want) {
+		t.Errorf("learned policy lacks %s:\n%s", want, b)
+	}
+	if r := e.run(t, nil, "run", "--policy", pol, "--", "sh", "-c", "echo $TEAM"); r.code != 0 || r.stdout != "yes\n" {
+		t.Errorf("under the learned policy: %d %q\n%s", r.code, r.stdout, r.stderr)
+	}
+}
