@@ -238,7 +238,11 @@ func learnedPolicy(in learnInput) (string, string) {
 			}
 			tmpfs = append(tmpfs, entry{t.Target, "only what the command used is shown in it (below)"})
 			for _, s := range shown {
-				ro = append(ro, entry{in.policyPath(path.Join(t.Target, s.path)), s.why})
+				// A path another entry shows (a policy's own bind
+				// inside a system directory) is that entry's.
+				if p := path.Join(t.Target, s.path); !in.ownedElsewhere(p, t.Target) {
+					ro = append(ro, entry{in.policyPath(p), s.why})
+				}
 			}
 		default:
 			changed := len(a.Written) + len(a.Created) + len(a.Deleted)
@@ -312,6 +316,23 @@ func writeRaw(b *strings.Builder, key string, es []entry) {
 		fmt.Fprintf(b, "  %s, # %s\n", e.value, e.why)
 	}
 	b.WriteString("]\n")
+}
+
+// ownedElsewhere reports whether p, below system directory sys, is shown by
+// another trace or kept path: it, or a directory it lies in below sys.
+func (in learnInput) ownedElsewhere(p, sys string) bool {
+	under := func(q string) bool { return q != sys && (p == q || strings.HasPrefix(p, q+"/")) }
+	for _, t := range in.Traces {
+		if under(t.Target) {
+			return true
+		}
+	}
+	for _, k := range in.Kept {
+		if under(k.Path) {
+			return true
+		}
+	}
+	return false
 }
 
 // policyPath renders a host path of the learned policy, through ${PROJECT}

@@ -25,7 +25,8 @@ func TestLearnedPolicy(t *testing.T) {
 			{Target: "/etc", Source: "/etc", ReadOnly: true, Accesses: sandbox.Accesses{
 				Read: []string{"ld.so.cache", "alternatives/cc", "localtime"},
 			}},
-			{Target: "/opt", Source: "/opt", ReadOnly: true},
+			{Target: "/opt", Source: "/opt", ReadOnly: true, Accesses: sandbox.Accesses{StatOnly: []string{"tool"}}},
+			{Target: "/opt/tool", Source: "/opt/tool", Accesses: sandbox.Accesses{Created: []string{"out"}}},
 			{Target: "/home/u/proj", Source: "/home/u/proj", Accesses: sandbox.Accesses{Read: []string{"Makefile"}, Created: []string{"prog"}}},
 			{Target: "/home/u/.config/git", Source: "/home/u/.config/git", ReadOnly: true, Accesses: sandbox.Accesses{Read: []string{"config"}}},
 			{Target: "/home/u/unused", Source: "/home/u/unused"},
@@ -57,19 +58,22 @@ func TestLearnedPolicy(t *testing.T) {
 		`"/etc/localtime", # read by the command: 1`,    // at the top: the file it points to
 		`"/etc/ld.so.cache", # read by the command: 1`,
 		`"/usr", # only what the command used is shown in it`,
-		`"/opt", # not used by the command`,
+		`"/opt/tool", # written by the command`,
 		`"ptrace", # denied 3× by the profile (first: strace ls)`,
 	} {
 		if !strings.Contains(text, want) {
 			t.Errorf("learned policy lacks %q:\n%s", want, text)
 		}
 	}
+	if strings.Count(text, `"/opt/tool"`) != 1 {
+		t.Errorf("/opt/tool, a policy's own bind inside a system directory, is listed more than once:\n%s", text)
+	}
 	for _, absent := range []string{`"/usr/lib",`, `"/usr/include/a.h"`, `"/usr/lib/gcc/x86_64-linux-gnu`, `unused`, `"/etc/alternatives/cc"`, `"/usr/local/go",`} {
 		if strings.Contains(text, absent) {
 			t.Errorf("learned policy has %q:\n%s", absent, text)
 		}
 	}
-	if !strings.HasPrefix(sum, "3 read-write, ") || !strings.Contains(sum, "1 syscalls allowed") {
+	if !strings.HasPrefix(sum, "4 read-write, ") || !strings.Contains(sum, "1 syscalls allowed") {
 		t.Errorf("summary %q", sum)
 	}
 	// It is a policy: it parses, with the variables expanded.
