@@ -247,7 +247,7 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 	)
 	err := fdErr
 	if err == nil {
-		plan, warns, res, err = execRun(o, fs.Args(), stderr)
+		plan, warns, res, err = execRun(o, fs.Args(), stderr, nil)
 	}
 	status := exitStatus(plan, res, err, stderr)
 	if o.supervise != "" {
@@ -328,7 +328,10 @@ func inheritedFDs(fds []int) error {
 
 // execRun resolves and runs; every error it returns is warden's own or a
 // failed step of the jail's setup, never the payload's.
-func execRun(o *runOpts, argv []string, stderr io.Writer) (*sandbox.Plan, []sandbox.Warning, *sandbox.Result, error) {
+//
+// prepare, when set, may change the options between the policy and Resolve
+// (`policy learn` adds its traces there).
+func execRun(o *runOpts, argv []string, stderr io.Writer, prepare func(*sandbox.Options, *sandbox.Host) error) (*sandbox.Plan, []sandbox.Warning, *sandbox.Result, error) {
 	t0 := time.Now()
 	level := slog.LevelWarn
 	if err := level.UnmarshalText([]byte(o.logLevel)); err != nil {
@@ -342,6 +345,11 @@ func execRun(o *runOpts, argv []string, stderr io.Writer) (*sandbox.Plan, []sand
 	opts, err := buildOptions(o, argv, host)
 	if err != nil {
 		return nil, nil, nil, err
+	}
+	if prepare != nil {
+		if err := prepare(&opts, host); err != nil {
+			return nil, nil, nil, err
+		}
 	}
 	plan, warns, err := sandbox.Resolve(opts, host)
 	if err != nil {

@@ -60,7 +60,8 @@ func cmdPolicyLearn(args []string, stdout, stderr io.Writer) int {
 		}
 	}
 	o.seccompAudit = true
-	plan, res, kept, err := runTraced(o, fs.Args(), stderr)
+	var kept []keptMount
+	plan, _, res, err := execRun(o, fs.Args(), stderr, traceAll(&kept))
 	status := exitStatus(plan, res, err, stderr)
 	if o.stats && res != nil {
 		printStats(stderr, res)
@@ -110,52 +111,29 @@ func cmdPolicyLearn(args []string, stdout, stderr io.Writer) int {
 	return status
 }
 
-// runTraced resolves the run with every directory bind traced and runs it.
-// kept are what a learned policy shows as the run did without tracing it:
-// the files the view shows on their own, and the policy's own tmpfs mounts.
-func runTraced(o *runOpts, argv []string, stderr io.Writer) (plan *sandbox.Plan, res *sandbox.Result, kept []keptMount, err error) {
-	host, err := sandbox.RealHost()
-	if err != nil {
-		return nil, nil, nil, fmt.Errorf("inspect host: %w", err)
-	}
-	opts, err := buildOptions(o, argv, host)
-	if err != nil {
-		return nil, nil, nil, err
-	}
-	untraced, _, err := sandbox.Resolve(opts, host)
-	if err != nil {
-		return nil, nil, nil, err
-	}
-	opts.Traces = append(opts.Traces, tracedBinds(untraced.Mounts, opts.CachesRoot)...)
-	for _, op := range untraced.Mounts {
-		if op.Kind == mount.Bind && op.File {
-			kept = append(kept, keptMount{Path: op.Target, ReadOnly: op.ReadOnly, Why: "a file shown on its own: not traced, kept"})
+// traceAll is execRun's prepare for `policy learn`: it resolves the run
+// once as it is, traces every directory bind of that plan, and records in
+// kept what a learned policy shows as the run did without tracing it: the
+// files the view shows on their own, and the policy's own tmpfs mounts.
+func traceAll(kept *[]keptMount) func(*sandbox.Options, *sandbox.Host) error {
+	return func(opts *sandbox.Options, host *sandbox.Host) error {
+		untraced, _, err := sandbox.Resolve(*opts, host)
+		if err != nil {
+			return err
 		}
-	}
-	for _, m := range opts.Mounts {
-		if m.Type == "tmpfs" {
-			kept = append(kept, keptMount{Path: m.Target, Tmpfs: true, Why: "a tmpfs of " + m.Origin + ", kept"})
-		}
-	}
-	var warns []sandbox.Warning
-	plan, warns, err = sandbox.Resolve(opts, host)
-	if err != nil {
-		return nil, nil, nil, err
-	}
-	for _, w := range warns {
-		if w.Loud {
-			fmt.Fprintf(stderr, "warden: warning: %s\n", w)
-		}
-	}
-	res, err = sandbox.Run(plan, stderr)
-	if res != nil {
-		for _, w := range res.Warnings {
-			if !w.Printed {
-				fmt.Fprintf(stderr, "warden: warning: %s\n", w)
+		opts.Traces = append(opts.Traces, tracedBinds(untraced.Mounts, opts.CachesRoot)...)
+		for _, op := range untraced.Mounts {
+			if op.Kind == mount.Bind && op.File {
+				*kept = append(*kept, keptMount{Path: op.Target, ReadOnly: op.ReadOnly, Why: "a file shown on its own: not traced, kept"})
 			}
 		}
+		for _, m := range opts.Mounts {
+			if m.Type == "tmpfs" {
+				*kept = append(*kept, keptMount{Path: m.Target, Tmpfs: true, Why: "a tmpfs of " + m.Origin + ", kept"})
+			}
+		}
+		return nil
 	}
-	return plan, res, kept, err
 }
 
 // keptMount is a path a learned policy shows as the run did.
