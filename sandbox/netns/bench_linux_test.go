@@ -67,25 +67,10 @@ func TestBenchNet(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer h.Stop()
-			sink := jailCmd(t, jail.Process.Pid, "sink 9000")
-			out, err := sink.StdoutPipe()
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := sink.Start(); err != nil {
-				t.Fatal(err)
-			}
-			buf := make([]byte, 6)
-			io.ReadFull(out, buf) // "ready\n"
-			d := sendFromTestHost(t, fmt.Sprintf("%s:%d", worldAddr, port), size)
-			rest, _ := io.ReadAll(out)
-			sink.Wait()
+			d, rest := transferToJail(t, jail.Process.Pid, port, size)
 			rx, _, _ := h.Counters()
 			t.Logf("bench: %s 1GiB sender %.3fs %.2f Gbit/s; jail sink: %s; jail rx counter %d bytes",
-				mode, d.Seconds(), size*8/d.Seconds()/1e9, strings.TrimSpace(string(rest)), rx)
-			if !strings.Contains(string(rest), fmt.Sprintf("bytes=%d ", size)) {
-				t.Errorf("jail sink got %q; want all %d bytes", rest, size)
-			}
+				mode, d.Seconds(), size*8/d.Seconds()/1e9, rest, rx)
 		})
 	}
 	t.Run("rootlesskit-builtin", func(t *testing.T) { benchBuiltinDriver(t, size) })
@@ -129,7 +114,18 @@ func benchBuiltinDriver(t *testing.T, size int64) {
 		t.Fatal(err)
 	}
 	defer parent.RemovePort(context.Background(), st.ID)
-	sink := jailCmd(t, jail.Process.Pid, "sink 9000")
+	d, rest := transferToJail(t, jail.Process.Pid, hostPort, size)
+	t.Logf("bench: rootlesskit-builtin 1GiB sender %.3fs %.2f Gbit/s; jail sink: %s",
+		d.Seconds(), float64(size)*8/d.Seconds()/1e9, rest)
+}
+
+// transferToJail starts a sink on port 9000 in the jail pid, sends size
+// bytes to the published worldAddr:hostPort from the test host, and returns
+// the sender's time and the sink's line; a sink that did not get every byte
+// fails the test.
+func transferToJail(t *testing.T, pid, hostPort int, size int64) (time.Duration, string) {
+	t.Helper()
+	sink := jailCmd(t, pid, "sink 9000")
 	out, err := sink.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -142,11 +138,10 @@ func benchBuiltinDriver(t *testing.T, size int64) {
 	d := sendFromTestHost(t, fmt.Sprintf("%s:%d", worldAddr, hostPort), size)
 	rest, _ := io.ReadAll(out)
 	sink.Wait()
-	t.Logf("bench: rootlesskit-builtin 1GiB sender %.3fs %.2f Gbit/s; jail sink: %s",
-		d.Seconds(), float64(size)*8/d.Seconds()/1e9, strings.TrimSpace(string(rest)))
 	if !strings.Contains(string(rest), fmt.Sprintf("bytes=%d ", size)) {
 		t.Errorf("jail sink got %q; want all %d bytes", rest, size)
 	}
+	return d, strings.TrimSpace(string(rest))
 }
 
 // sendFromTestHost connects from the test host's netns and writes n bytes.
